@@ -1,0 +1,63 @@
+# fmd: the two commands a newcomer needs are `make` (set up, then the main job) and `make test`.
+# Every target does its own set-up; re-running one when nothing changed takes seconds.
+
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEBIAN_DATA := /usr/share/datasets/fashion-mnist
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: all setup data test test-unit lint train train-quick evaluate samples clean help
+
+all: samples ## set up, then the main job: sample a grid of generated images from the shipped models
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+# ----------------------------------------------------------------------------------------------- set-up
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@echo "Installing pinned dependencies into $(VENV) (first time: a few minutes)..."
+	@$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored: it is neither" || true
+	@set -o pipefail; $(PY) -m pip install --quiet -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	@set -o pipefail; $(PY) -m pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	@touch $@
+
+setup: $(STAMP) data ## create .venv with the pinned dependencies and install the data
+
+data: ## make Fashion-MNIST available (FMD_DATA_DIR, else Debian's dataset-fashion-mnist package)
+	@if [ -n "$$FMD_DATA_DIR" ]; then \
+	    echo "Data: using FMD_DATA_DIR=$$FMD_DATA_DIR"; \
+	elif [ -f $(DEBIAN_DATA)/train-images-idx3-ubyte.gz ] && [ -f $(DEBIAN_DATA)/t10k-labels-idx1-ubyte.gz ]; then \
+	    echo "Data: $(DEBIAN_DATA)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Data: installing Debian package dataset-fashion-mnist..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	else \
+	    echo "Data: not found. Run 'sudo apt-get install dataset-fashion-mnist', or set FMD_DATA_DIR to a folder"; \
+	    echo "      with the four idx files, or let torchvision download them (see README, Data)."; \
+	fi
+
+# ----------------------------------------------------------------------------------------------- tests
+test: setup ## run the test suite (unit tests, then the notebooks with nbval)
+	$(PY) -m pytest tests
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check fmd_utils tests
+
+# ----------------------------------------------------------------------------------------------- models
+train: setup ## retrain all shipped checkpoints from scratch (full profile) into checkpoints/
+	$(PY) -m fmd_utils.train all --profile full --out checkpoints
+
+train-quick: setup ## a tiny end-to-end training run (seconds) into build/quick
+	$(PY) -m fmd_utils.train all --profile quick --out build/quick
+
+evaluate: setup ## measure the shipped models: results/metrics.json and results/metrics.md
+	$(PY) -m fmd_utils.evaluate --out results/metrics.json
+
+samples: setup ## write results/samples_grid.png from the shipped checkpoints
+	$(PY) -m fmd_utils.samples --out results
+
+clean: ## remove build outputs (keeps .venv, checkpoints and results)
+	rm -rf build book/_build .pytest_cache

@@ -1,0 +1,37 @@
+"""fmd_utils: class-conditional latent diffusion on Fashion-MNIST, small enough to train on a laptop CPU.
+
+Modules, one idea each: ``data`` (the data set), ``classes`` (names), ``blocks`` + ``autoencoder`` (image ↔ 64-d
+latent), ``schedule`` (forward process), ``embeddings`` + ``denoiser`` (the conditional UNet), ``diffusion``
+(loss and guidance), ``sampling`` (DDPM, DDIM), ``classifier`` + ``metrics`` (the judge), ``train`` and
+``evaluate`` (command lines), ``pipeline`` (the public API), ``viz`` and ``widgets`` (figures and scrubbers).
+"""
+
+__version__ = "0.1.0"
+
+from .classes import CLASS_NAMES, NUM_CLASSES, class_index, class_name  # noqa: E402
+from .data import load_fashion_mnist  # noqa: E402
+from .pipeline import (  # noqa: E402
+    LatentDiffusionPipeline,
+    generate_class_samples,
+    generate_samples_grid,
+    load_autoencoder,
+    load_classifier,
+    load_diffusion,
+    load_pretrained,
+)
+
+__all__ = [
+    "__version__",
+    "CLASS_NAMES",
+    "NUM_CLASSES",
+    "class_index",
+    "class_name",
+    "load_fashion_mnist",
+    "LatentDiffusionPipeline",
+    "load_pretrained",
+    "load_autoencoder",
+    "load_diffusion",
+    "load_classifier",
+    "generate_class_samples",
+    "generate_samples_grid",
+]

@@ -1,0 +1,124 @@
+"""Checkpoints: written atomically, loaded with ``weights_only=True``, validated with errors that say what to do.
+
+A checkpoint is a plain dict (tensors, strings, numbers, lists) so ``torch.load(..., weights_only=True)`` can read it
+without running pickled code::
+
+    {"format": "fmd-checkpoint", "format_version": 1, "kind": "autoencoder" | "diffusion" | "classifier",
+     "config": {...}, "state_dict": {...}, "metadata": {...}, "extra": {...}}
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "fmd-checkpoint"
+FORMAT_VERSION = 1
+KINDS = ("autoencoder", "diffusion", "classifier")
+FIX = (
+    "Re-create it with `make train` (or `python -m fmd_utils.train all`), "
+    "or restore it with `git checkout checkpoints/`."
+)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable, of the wrong kind, or does not fit the model it is loaded into."""
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    kind: str,
+    config: dict,
+    state_dict: dict,
+    metadata: dict | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write a model checkpoint (see the module docstring for the layout)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "config": config,
+        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        "metadata": metadata or {},
+        "extra": extra or {},
+    }
+    return atomic_torch_save(payload, path)
+
+
+def load_checkpoint(path: str | os.PathLike, kind: str) -> dict:
+    """Read and validate a checkpoint of the given ``kind``; raise :class:`CheckpointError` with a fix otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No {kind} checkpoint at {path}. {FIX}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises many types for a damaged file
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated?): {error}. {FIX}") from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an fmd checkpoint (no 'format': {FORMAT!r} entry). {FIX}")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {payload.get('format_version')}, this code reads "
+            f"version {FORMAT_VERSION}. {FIX}"
+        )
+    if payload.get("kind") != kind:
+        raise CheckpointError(f"{path} holds a {payload.get('kind')!r} checkpoint, but a {kind!r} one was expected.")
+    return payload
+
+
+def build_config(config_cls: type, stored: dict, path: str | os.PathLike) -> Any:
+    """Rebuild a frozen config dataclass from its stored dict, turning lists back into tuples."""
+    try:
+        return config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+    except TypeError as error:
+        raise CheckpointError(
+            f"{path}: stored config does not match {config_cls.__name__} ({error}); the checkpoint comes from an "
+            f"incompatible version of fmd_utils. {FIX}"
+        ) from error
+
+
+def load_state(module: torch.nn.Module, state_dict: dict, path: str | os.PathLike) -> None:
+    """``module.load_state_dict`` with a clear error when shapes or names do not match."""
+    try:
+        module.load_state_dict(state_dict)
+    except RuntimeError as error:
+        first = str(error).splitlines()[:4]
+        raise CheckpointError(
+            f"{path}: weights do not fit the model built from its config ({' '.join(first)}). {FIX}"
+        ) from error
+
+
+def state_fingerprint(state_dict: dict) -> str:
+    """sha256 over a state dict's tensors (sorted by name): ties a denoiser to the exact autoencoder it was
+    trained on, so a mismatched pair is caught at load time instead of producing noise."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        digest.update(name.encode())
+        digest.update(state_dict[name].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,252 @@
+"""Fashion-MNIST from the official idx files, offline first.
+
+Where the files are looked up, in order:
+
+1. ``$FMD_DATA_DIR`` (a folder holding the four idx files, ``.gz`` or decompressed);
+2. Debian's ``/usr/share/datasets/fashion-mnist`` (package ``dataset-fashion-mnist``);
+3. a torchvision download into ``~/.cache/fmd_utils/torchvision`` (needs internet).
+
+Every file is validated (idx magic number, dimensions, byte count, label range, expected count) so a truncated or
+corrupt file fails loudly instead of training on garbage. Decoded arrays are cached in memory and on disk
+(``~/.cache/fmd_utils`` or ``$FMD_CACHE_DIR``), so a second load, in this process or a new one, takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .classes import CLASS_NAMES, NUM_CLASSES, class_index, class_name
+
+__all__ = [
+    "CLASS_NAMES",
+    "NUM_CLASSES",
+    "DEBIAN_DATA_DIR",
+    "DataNotFoundError",
+    "CorruptDataError",
+    "FashionMNIST",
+    "class_index",
+    "class_name",
+    "find_data_dir",
+    "load_fashion_mnist",
+    "read_idx",
+    "dataset_fingerprint",
+]
+
+DEBIAN_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+IMAGE_MAGIC, LABEL_MAGIC = 0x00000803, 0x00000801
+
+REMEDIES = (
+    "Fix it in one of three ways:\n"
+    "  1. set FMD_DATA_DIR to a folder holding the four Fashion-MNIST idx files (.gz or decompressed);\n"
+    "  2. on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist  (installs /usr/share/datasets/fashion-mnist);\n"
+    "  3. connect to the internet and call load_fashion_mnist(download=True) to fetch them with torchvision."
+)
+
+
+class DataNotFoundError(FileNotFoundError):
+    """No complete copy of Fashion-MNIST was found anywhere we looked."""
+
+
+class CorruptDataError(ValueError):
+    """An idx file exists but is truncated, has the wrong magic number, or holds impossible values."""
+
+
+@dataclass(frozen=True)
+class FashionMNIST:
+    """One split: ``images`` (N, 28, 28) uint8 and ``labels`` (N,) int64 in 0..9."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    source: Path
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _idx_path(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _complete(folder: Path) -> bool:
+    return all(_idx_path(folder, stem) for pair in SPLIT_FILES.values() for stem in pair)
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("FMD_CACHE_DIR", Path.home() / ".cache" / "fmd_utils"))
+
+
+def _download_with_torchvision() -> Path:
+    """Fetch the official files with torchvision; return the folder holding them."""
+    from torchvision.datasets import FashionMNIST as TVFashionMNIST
+
+    root = _cache_root() / "torchvision"
+    TVFashionMNIST(str(root), train=True, download=True)
+    TVFashionMNIST(str(root), train=False, download=True)
+    return root / "FashionMNIST" / "raw"
+
+
+def find_data_dir(data_dir: str | os.PathLike | None = None, download: bool = False) -> Path:
+    """Return the folder holding the four idx files, trying the places listed in the module docstring.
+
+    An explicit ``data_dir`` (or ``$FMD_DATA_DIR``) that lacks the files is an error, not silently skipped:
+    the user asked for that folder.
+    """
+    tried: list[str] = []
+    explicit = data_dir if data_dir is not None else os.environ.get("FMD_DATA_DIR")
+    if explicit:
+        folder = Path(explicit).expanduser()
+        if _complete(folder):
+            return folder
+        reason = "does not exist" if not folder.is_dir() else "lacks some of the four idx files"
+        raise DataNotFoundError(
+            f"Fashion-MNIST not found: {folder} (from {'data_dir' if data_dir else 'FMD_DATA_DIR'}) {reason}; "
+            f"expected {', '.join(s + '[.gz]' for pair in SPLIT_FILES.values() for s in pair)}.\n{REMEDIES}"
+        )
+    tried.append("FMD_DATA_DIR (not set)")
+    if _complete(DEBIAN_DATA_DIR):
+        return DEBIAN_DATA_DIR
+    tried.append(f"{DEBIAN_DATA_DIR} (Debian package dataset-fashion-mnist; not installed)")
+    cached = _cache_root() / "torchvision" / "FashionMNIST" / "raw"
+    if _complete(cached):
+        return cached
+    if download:
+        try:
+            return _download_with_torchvision()
+        except Exception as error:  # noqa: BLE001 - any network failure means the same thing to the user
+            tried.append(f"torchvision download ({type(error).__name__}: {error})")
+    else:
+        tried.append("torchvision download (not attempted: pass download=True)")
+    raise DataNotFoundError("Fashion-MNIST not found. Tried:\n  - " + "\n  - ".join(tried) + "\n" + REMEDIES)
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Parse one idx file (optionally gzipped) into a uint8 array, validating the header against the payload.
+
+    idx layout: magic ``0x00000803`` (images, 3 dims) or ``0x00000801`` (labels, 1 dim), then one big-endian
+    uint32 per dimension, then ``prod(dims)`` unsigned bytes.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as error:  # gzip raises these for truncated or non-gzip files
+        message = f"Cannot read {path}: {error}. The file is corrupt or truncated; {_refetch()}"
+        raise CorruptDataError(message) from error
+    if len(raw) < 8:
+        raise CorruptDataError(f"{path} is only {len(raw)} bytes: not an idx file. {_refetch()}")
+    magic = struct.unpack(">I", raw[:4])[0]
+    if magic not in (IMAGE_MAGIC, LABEL_MAGIC):
+        raise CorruptDataError(
+            f"{path} has idx magic number {magic:#010x}; expected {IMAGE_MAGIC:#010x} (images) or "
+            f"{LABEL_MAGIC:#010x} (labels). {_refetch()}"
+        )
+    ndim = magic & 0xFF
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    payload = memoryview(raw)[4 + 4 * ndim :]
+    if len(payload) != int(np.prod(dims)):
+        raise CorruptDataError(
+            f"{path} is truncated or padded: header says {dims} = {int(np.prod(dims))} bytes of data, "
+            f"found {len(payload)}. {_refetch()}"
+        )
+    return np.frombuffer(payload, dtype=np.uint8).reshape(dims).copy()
+
+
+def _refetch() -> str:
+    return "Re-install or re-download the file (see the three options in the README's Data section)."
+
+
+def _decode_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    image_path, label_path = (_idx_path(folder, stem) for stem in SPLIT_FILES[split])
+    images, labels = read_idx(image_path), read_idx(label_path)
+    expected = SPLIT_SIZES[split]
+    if images.shape != (expected, 28, 28):
+        raise CorruptDataError(f"{image_path}: expected images of shape ({expected}, 28, 28), got {images.shape}.")
+    if labels.shape != (expected,):
+        raise CorruptDataError(f"{label_path}: expected {expected} labels, got shape {labels.shape}.")
+    if labels.max() >= NUM_CLASSES:
+        raise CorruptDataError(f"{label_path}: label {labels.max()} is outside 0..{NUM_CLASSES - 1}.")
+    return images, labels.astype(np.int64)
+
+
+def _disk_cache_key(folder: Path, split: str) -> str:
+    stamp = []
+    for stem in SPLIT_FILES[split]:
+        path = _idx_path(folder, stem)
+        info = path.stat()
+        stamp.append(f"{path.resolve()}:{info.st_size}:{info.st_mtime_ns}")
+    return hashlib.sha256("|".join(stamp).encode()).hexdigest()[:16]
+
+
+def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+        np.savez(handle, **arrays)
+    os.replace(handle.name, path)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    cache_file = _cache_root() / f"fashion-mnist-{split}-{_disk_cache_key(folder, split)}.npz"
+    if cache_file.is_file():
+        try:
+            with np.load(cache_file) as stored:
+                return stored["images"], stored["labels"]
+        except (OSError, ValueError, KeyError):
+            cache_file.unlink(missing_ok=True)  # a damaged cache is rebuilt from the idx files
+    images, labels = _decode_split(folder, split)
+    try:
+        _atomic_save_npz(cache_file, images=images, labels=labels)
+    except OSError:
+        pass  # a read-only home just means no disk cache
+    return images, labels
+
+
+def load_fashion_mnist(
+    split: str = "train", data_dir: str | os.PathLike | None = None, download: bool = False
+) -> FashionMNIST:
+    """Load one split of Fashion-MNIST: ``images`` (N, 28, 28) uint8, ``labels`` (N,) int64.
+
+    ``split`` is ``"train"`` (60,000 images, 6,000 per class) or ``"test"`` (10,000). The returned tensors share
+    memory with an in-process cache: clone before modifying them in place.
+    """
+    if split not in SPLIT_FILES:
+        raise ValueError(f"Unknown split {split!r}; use 'train' or 'test'.")
+    folder = find_data_dir(data_dir, download=download).resolve()
+    images, labels = _load_cached(folder, split)
+    return FashionMNIST(torch.from_numpy(images), torch.from_numpy(labels), folder)
+
+
+def dataset_fingerprint(data: FashionMNIST) -> str:
+    """sha256 of the decoded images and labels: stored in checkpoints to tie a model to the data it saw."""
+    digest = hashlib.sha256(data.images.numpy().tobytes())
+    digest.update(data.labels.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1], the layout every model here takes."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"expected uint8 images, got {images.dtype}")
+    return images.unsqueeze(1).float().div_(255.0)
+
+
+__all__ += ["class_name", "to_float"]

@@ -1,0 +1,36 @@
+r"""Per-dimension standardisation of autoencoder latents before diffusion.
+
+The diffusion prior assumes data at unit scale: q(z_T) ≈ N(0, I) only if z_0 has roughly unit variance. Raw latents
+have arbitrary per-coordinate scales, so we standardise each coordinate with training-set statistics
+
+.. math::
+    \tilde z = (z - \mu) / \sigma, \qquad z = \tilde z\,\sigma + \mu
+
+and store μ and σ with the diffusion checkpoint, since they belong to the pair (autoencoder, denoiser).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class LatentNormalizer(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    @classmethod
+    def fit(cls, latents: torch.Tensor) -> LatentNormalizer:
+        """Statistics of a (N, dim) batch of training latents."""
+        normalizer = cls(latents.shape[1])
+        normalizer.mean.copy_(latents.mean(0))
+        normalizer.std.copy_(latents.std(0).clamp(min=1e-6))
+        return normalizer
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.mean) / self.std  # z̃ = (z − μ)/σ
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.std + self.mean  # z = z̃ σ + μ

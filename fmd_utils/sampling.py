@@ -1,0 +1,156 @@
+r"""Samplers: turn Gaussian noise and a class label into a clean latent.
+
+**DDPM, ancestral** (Ho et al., 2020), all T steps, with :math:`\hat z_0` from the model's noise estimate:
+
+.. math::
+    z_{t-1} = \tilde\mu_t(z_t, \hat z_0) + \sigma_t\,\xi, \quad
+    \tilde\mu_t = \frac{\beta_t\sqrt{\bar\alpha_{t-1}}}{1-\bar\alpha_t}\hat z_0
+                + \frac{(1-\bar\alpha_{t-1})\sqrt{\alpha_t}}{1-\bar\alpha_t} z_t, \quad
+    \sigma_t^2 = \tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t, \quad \xi\sim\mathcal N(0,I)
+
+**DDIM** (Song et al., 2021) on any increasing sub-sequence τ of timesteps, with stochasticity η:
+
+.. math::
+    z_{\tau_{i-1}} = \sqrt{\bar\alpha_{\tau_{i-1}}}\,\hat z_0
+    + \sqrt{1-\bar\alpha_{\tau_{i-1}}-\sigma_i^2}\;\hat\varepsilon + \sigma_i\,\xi, \quad
+    \sigma_i = \eta\sqrt{\frac{1-\bar\alpha_{\tau_{i-1}}}{1-\bar\alpha_{\tau_i}}}
+               \sqrt{1-\frac{\bar\alpha_{\tau_i}}{\bar\alpha_{\tau_{i-1}}}}
+
+η = 0 is deterministic given the starting noise; η = 1 matches DDPM's variance on the sub-sequence.
+
+Each sampler is a generator of :class:`SamplerStep` (so notebooks can watch the trajectory); ``ddpm_sample`` and
+``ddim_sample`` just run it to the end. All randomness comes from an explicit ``torch.Generator`` (CPU), so the same
+seed gives the same samples on any device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import torch
+from tqdm.auto import tqdm
+
+from .diffusion import LatentDiffusion
+
+
+class SamplerStep(NamedTuple):
+    """State after one reverse step: the timestep just denoised, the new z and the model's estimate of z_0."""
+
+    t: int
+    z: torch.Tensor
+    z0_hat: torch.Tensor
+
+
+def _check(diffusion: LatentDiffusion, y: torch.Tensor, guidance: float) -> None:
+    if guidance < 0:
+        raise ValueError(f"guidance must be >= 0 (0 = unconditional, 1 = conditional), got {guidance}")
+    if y.ndim != 1:
+        raise ValueError(f"labels must be a 1-D tensor of class indices, got shape {tuple(y.shape)}")
+
+
+def initial_noise(n: int, dim: int, generator: torch.Generator, device: torch.device | str) -> torch.Tensor:
+    """z_T ~ N(0, I), drawn on the CPU from ``generator`` and moved, so results do not depend on the device."""
+    return torch.randn((n, dim), generator=generator).to(device)
+
+
+def ddim_timesteps(num_steps: int, steps: int) -> list[int]:
+    """``steps`` timesteps evenly spread over [0, T-1], from T-1 down to 0 (both ends included)."""
+    if not 1 <= steps <= num_steps:
+        raise ValueError(f"steps must be between 1 and T = {num_steps}, got {steps}")
+    grid = torch.linspace(num_steps - 1, 0, steps).round().long().tolist()
+    return sorted(set(grid), reverse=True)
+
+
+@torch.no_grad()
+def ddpm_steps(
+    diffusion: LatentDiffusion,
+    y: torch.Tensor,
+    generator: torch.Generator,
+    guidance: float = 1.0,
+    z: torch.Tensor | None = None,
+    progress: bool = False,
+) -> Iterator[SamplerStep]:
+    """Ancestral DDPM sampling over all T steps; yields a :class:`SamplerStep` after each step."""
+    _check(diffusion, y, guidance)
+    s, device = diffusion.schedule, y.device
+    z = initial_noise(len(y), diffusion.latent_dim, generator, device) if z is None else z
+    for t in tqdm(range(diffusion.num_steps - 1, -1, -1), desc="DDPM", disable=not progress, leave=False):
+        t_batch = torch.full((len(y),), t, dtype=torch.long, device=device)
+        _, z0_hat = diffusion.predict(z, t_batch, y, guidance)
+        mean = s.posterior_mean(z0_hat, z, t_batch)  # μ̃_t(z_t, ẑ_0)
+        if t > 0:
+            xi = torch.randn(z.shape, generator=generator).to(device)
+            z = mean + s.posterior_variance[t].sqrt() * xi  # z_{t−1} = μ̃_t + σ_t ξ, σ_t² = β̃_t
+        else:
+            z = mean
+        yield SamplerStep(t, z, z0_hat)
+
+
+@torch.no_grad()
+def ddim_steps(
+    diffusion: LatentDiffusion,
+    y: torch.Tensor,
+    generator: torch.Generator,
+    steps: int = 50,
+    eta: float = 0.0,
+    guidance: float = 1.0,
+    z: torch.Tensor | None = None,
+    progress: bool = False,
+) -> Iterator[SamplerStep]:
+    """DDIM sampling on ``steps`` evenly spaced timesteps; yields a :class:`SamplerStep` after each step."""
+    _check(diffusion, y, guidance)
+    if eta < 0:
+        raise ValueError(f"eta must be >= 0, got {eta}")
+    alpha_bar, device = diffusion.schedule.alpha_bar, y.device
+    taus = ddim_timesteps(diffusion.num_steps, steps)
+    z = initial_noise(len(y), diffusion.latent_dim, generator, device) if z is None else z
+    for i, t in enumerate(tqdm(taus, desc=f"DDIM-{steps}", disable=not progress, leave=False)):
+        t_batch = torch.full((len(y),), t, dtype=torch.long, device=device)
+        eps, z0_hat = diffusion.predict(z, t_batch, y, guidance)
+        a_t = alpha_bar[t]
+        # ᾱ of the next timestep in τ; 1 after the last one (a clean sample)
+        a_prev = alpha_bar[taus[i + 1]] if i + 1 < len(taus) else torch.ones_like(a_t)
+        sigma = eta * ((1 - a_prev) / (1 - a_t)).sqrt() * (1 - a_t / a_prev).sqrt()
+        z = a_prev.sqrt() * z0_hat + (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps  # √ᾱ' ẑ0 + √(1−ᾱ'−σ²) ε̂
+        if eta > 0 and i + 1 < len(taus):
+            z = z + sigma * torch.randn(z.shape, generator=generator).to(device)  # + σ ξ
+        yield SamplerStep(t, z, z0_hat)
+
+
+def _last(steps: Iterator[SamplerStep]) -> torch.Tensor:
+    last = None
+    for last in steps:  # noqa: B007 - run the generator to the end, keep the final state
+        pass
+    return last.z
+
+
+def ddpm_sample(
+    diffusion: LatentDiffusion,
+    y: torch.Tensor,
+    generator: torch.Generator,
+    guidance: float = 1.0,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Clean latents (N, latent_dim) for labels ``y`` by ancestral sampling over all T steps."""
+    return _last(ddpm_steps(diffusion, y, generator, guidance=guidance, progress=progress))
+
+
+def ddim_sample(
+    diffusion: LatentDiffusion,
+    y: torch.Tensor,
+    generator: torch.Generator,
+    steps: int = 50,
+    eta: float = 0.0,
+    guidance: float = 1.0,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Clean latents (N, latent_dim) for labels ``y`` by DDIM with ``steps`` steps."""
+    return _last(ddim_steps(diffusion, y, generator, steps=steps, eta=eta, guidance=guidance, progress=progress))
+
+
+def labels_tensor(classes: Sequence[int | str], device: torch.device | str = "cpu") -> torch.Tensor:
+    """Class names or indices → a long tensor of indices (unknown names raise a ValueError listing valid ones)."""
+    from .classes import class_index
+
+    return torch.tensor([class_index(c) for c in classes], dtype=torch.long, device=device)

@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from fmd_utils.autoencoder import AutoencoderConfig
+from fmd_utils.checkpoint import CheckpointError, build_config, load_checkpoint, save_checkpoint
+
+
+def test_roundtrip_is_weights_only_loadable(tmp_path):
+    state = {"w": torch.arange(4.0)}
+    path = save_checkpoint(tmp_path / "m.pt", "autoencoder", {"latent_dim": 64, "channels": (16, 32)}, state,
+                           {"note": "x"})
+    raw = torch.load(path, weights_only=True)  # no pickled code needed
+    assert raw["kind"] == "autoencoder"
+    payload = load_checkpoint(path, "autoencoder")
+    assert torch.equal(payload["state_dict"]["w"], state["w"]) and payload["metadata"]["note"] == "x"
+    assert build_config(AutoencoderConfig, payload["config"], path).channels == (16, 32)
+    assert not list(tmp_path.glob("*.tmp")), "no temporary file left behind"
+
+
+def test_missing_corrupt_and_wrong_kind(tmp_path):
+    with pytest.raises(CheckpointError, match="No autoencoder checkpoint.*make train"):
+        load_checkpoint(tmp_path / "absent.pt", "autoencoder")
+    path = save_checkpoint(tmp_path / "m.pt", "classifier", {}, {"w": torch.zeros(1000)})
+    with pytest.raises(CheckpointError, match="'classifier' checkpoint, but a 'diffusion'"):
+        load_checkpoint(path, "diffusion")
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(path, "classifier")
+    (tmp_path / "other.pt").write_bytes(b"hello")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "other.pt", "classifier")
+
+
+def test_incompatible_config_is_explained(tmp_path):
+    with pytest.raises(CheckpointError, match="incompatible version"):
+        build_config(AutoencoderConfig, {"latent_dim": 64, "colour": True}, tmp_path / "m.pt")
+
+
+def test_failed_write_leaves_old_file_intact(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "m.pt", "classifier", {}, {"w": torch.ones(3)})
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", explode)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, "classifier", {}, {"w": torch.zeros(3)})
+    assert torch.equal(load_checkpoint(path, "classifier")["state_dict"]["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
