@@ -8,7 +8,10 @@ STAMP := $(VENV)/.installed
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all setup data test test-unit lint train train-quick evaluate samples clean help
+NOTEBOOKS_MD    := $(wildcard notebooks/*.md)
+NOTEBOOKS_IPYNB := $(NOTEBOOKS_MD:.md=.ipynb)
+
+.PHONY: all setup data notebooks lab test test-unit test-notebooks lint train train-quick evaluate samples clean help
 
 all: samples ## set up, then the main job: sample a grid of generated images from the shipped models
 
@@ -39,9 +42,25 @@ data: ## make Fashion-MNIST available (FMD_DATA_DIR, else Debian's dataset-fashi
 	    echo "      with the four idx files, or let torchvision download them (see README, Data)."; \
 	fi
 
+# ----------------------------------------------------------------------------------------------- notebooks
+notebooks/%.ipynb: notebooks/%.md | $(STAMP)
+	$(VENV)/bin/jupytext --quiet --to ipynb $<
+
+notebooks: $(NOTEBOOKS_IPYNB) ## generate the .ipynb files from the MyST sources (jupytext)
+
+lab: setup notebooks ## open the notebooks in JupyterLab
+	$(VENV)/bin/jupyter lab notebooks/
+
 # ----------------------------------------------------------------------------------------------- tests
-test: setup ## run the test suite (unit tests, then the notebooks with nbval)
+test: setup notebooks ## run the test suite: unit tests, then every notebook executed by nbval
 	$(PY) -m pytest tests
+	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider notebooks/
+
+test-unit: setup ## unit tests only
+	$(PY) -m pytest tests
+
+test-notebooks: setup notebooks ## notebooks only (nbval)
+	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider notebooks/
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check fmd_utils tests

@@ -20,7 +20,7 @@ from .classes import NUM_CLASSES
 
 @dataclass(frozen=True)
 class ClassifierConfig:
-    channels: tuple[int, int, int] = (32, 64, 128)  # widths at 28×28, 14×14 and 7×7
+    channels: tuple[int, int, int] = (32, 64, 64)  # widths at 28×28, 14×14 and 7×7
     feature_dim: int = 128
     dropout: float = 0.3
 

@@ -36,7 +36,7 @@ class DiffusionTraining:
 @dataclass(frozen=True)
 class ClassifierTraining:
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
-    epochs: int = 12
+    epochs: int = 14
     batch_size: int = 128
     lr: float = 3e-3
     weight_decay: float = 5e-4

@@ -22,7 +22,7 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     a, b = features_a.double().cpu().numpy(), features_b.double().cpu().numpy()
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)  # (Σ1 Σ2)^{1/2}
+    covmean = linalg.sqrtm(cov_a @ cov_b)  # (Σ1 Σ2)^{1/2}
     if not np.isfinite(covmean).all():  # near-singular product: regularise as in the reference implementation
         offset = np.eye(len(cov_a)) * 1e-6
         covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))

@@ -35,9 +35,11 @@ from .diffusion import LatentDiffusion
 
 
 class SamplerStep(NamedTuple):
-    """State after one reverse step: the timestep just denoised, the new z and the model's estimate of z_0."""
+    """State after one reverse step: the timestep just denoised, the timestep of the new z (−1: clean), the new z and
+    the model's estimate of z_0 made at step t."""
 
     t: int
+    t_next: int
     z: torch.Tensor
     z0_hat: torch.Tensor
 
@@ -54,11 +56,14 @@ def initial_noise(n: int, dim: int, generator: torch.Generator, device: torch.de
     return torch.randn((n, dim), generator=generator).to(device)
 
 
-def ddim_timesteps(num_steps: int, steps: int) -> list[int]:
-    """``steps`` timesteps evenly spread over [0, T-1], from T-1 down to 0 (both ends included)."""
-    if not 1 <= steps <= num_steps:
-        raise ValueError(f"steps must be between 1 and T = {num_steps}, got {steps}")
-    grid = torch.linspace(num_steps - 1, 0, steps).round().long().tolist()
+def ddim_timesteps(num_steps: int, steps: int, start: int | None = None) -> list[int]:
+    """``steps`` timesteps evenly spread from ``start`` (default T−1) down to 0, both ends included."""
+    start = num_steps - 1 if start is None else start
+    if not 0 <= start < num_steps:
+        raise ValueError(f"start timestep must lie in [0, {num_steps - 1}], got {start}")
+    if not 1 <= steps <= start + 1:
+        raise ValueError(f"steps must be between 1 and T = {start + 1}, got {steps}")
+    grid = torch.linspace(start, 0, steps).round().long().tolist()
     return sorted(set(grid), reverse=True)
 
 
@@ -84,7 +89,7 @@ def ddpm_steps(
             z = mean + s.posterior_variance[t].sqrt() * xi  # z_{t−1} = μ̃_t + σ_t ξ, σ_t² = β̃_t
         else:
             z = mean
-        yield SamplerStep(t, z, z0_hat)
+        yield SamplerStep(t, t - 1, z, z0_hat)
 
 
 @torch.no_grad()
@@ -97,13 +102,17 @@ def ddim_steps(
     guidance: float = 1.0,
     z: torch.Tensor | None = None,
     progress: bool = False,
+    timesteps_from: int | None = None,
 ) -> Iterator[SamplerStep]:
-    """DDIM sampling on ``steps`` evenly spaced timesteps; yields a :class:`SamplerStep` after each step."""
+    """DDIM sampling on ``steps`` evenly spaced timesteps; yields a :class:`SamplerStep` after each step.
+
+    ``z`` and ``timesteps_from`` start the process from a given latent at a given timestep instead of pure noise
+    at T − 1 (e.g. to denoise a partly noised real latent)."""
     _check(diffusion, y, guidance)
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
     alpha_bar, device = diffusion.schedule.alpha_bar, y.device
-    taus = ddim_timesteps(diffusion.num_steps, steps)
+    taus = ddim_timesteps(diffusion.num_steps, steps, timesteps_from)
     z = initial_noise(len(y), diffusion.latent_dim, generator, device) if z is None else z
     for i, t in enumerate(tqdm(taus, desc=f"DDIM-{steps}", disable=not progress, leave=False)):
         t_batch = torch.full((len(y),), t, dtype=torch.long, device=device)
@@ -115,7 +124,7 @@ def ddim_steps(
         z = a_prev.sqrt() * z0_hat + (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps  # √ᾱ' ẑ0 + √(1−ᾱ'−σ²) ε̂
         if eta > 0 and i + 1 < len(taus):
             z = z + sigma * torch.randn(z.shape, generator=generator).to(device)  # + σ ξ
-        yield SamplerStep(t, z, z0_hat)
+        yield SamplerStep(t, taus[i + 1] if i + 1 < len(taus) else -1, z, z0_hat)
 
 
 def _last(steps: Iterator[SamplerStep]) -> torch.Tensor:

@@ -211,7 +211,7 @@ def train_classifier(
     cfg, device = profile.classifier, resolve_device(device)
     x_train, y_train, x_val, y_val, checksum = training_split(profile)
     torch.manual_seed(seed + 1)
-    model = FashionClassifier(cfg.model).to(device)
+    model = FashionClassifier(cfg.model).to(device, memory_format=torch.channels_last)
     optimizer = _optimizer(model, cfg.lr, cfg.weight_decay)
     shuffle, augment = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
 
@@ -219,7 +219,8 @@ def train_classifier(
         x, y = batch
         flip = torch.rand(len(x), generator=augment) < 0.5  # mirror half the garments: a left shoe is still a shoe
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-        return nn.functional.cross_entropy(model(x.to(device)), y.to(device), label_smoothing=0.05)
+        x = x.to(device).contiguous(memory_format=torch.channels_last)
+        return nn.functional.cross_entropy(model(x), y.to(device), label_smoothing=0.05)
 
     @torch.no_grad()
     def validate() -> dict[str, float]:

@@ -64,3 +64,126 @@ def close(fig) -> None:
 
 
 __all__ = ["show_images", "class_grid", "close"]
+
+
+def plot_history(history: dict, keys: Sequence[str] = ("train_loss",), title: str = "", log: bool = False):
+    """Per-epoch curves from a checkpoint's ``metadata["history"]`` (or a :func:`fmd_utils.train.fit` history)."""
+    plt = _plt()
+    epochs = [e["epoch"] for e in history["epochs"]]
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    for key in keys:
+        ax.plot(epochs, [e[key] for e in history["epochs"]], marker="o", ms=3, label=key.replace("_", " "))
+    ax.set_xlabel("epoch")
+    if log:
+        ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def scatter_by_class(points, labels, title: str = "", ax=None, s: float = 4, alpha: float = 0.6):
+    """2-D points coloured by class with a legend of class names."""
+    plt = _plt()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.2, 5))
+    else:
+        fig = ax.figure
+    points, labels = torch.as_tensor(points), torch.as_tensor(labels)
+    cmap = plt.get_cmap("tab10")
+    for c, name in enumerate(CLASS_NAMES):
+        mask = labels == c
+        ax.scatter(points[mask, 0], points[mask, 1], s=s, alpha=alpha, color=cmap(c), label=name)
+    ax.legend(markerscale=3, fontsize=7, loc="best", framealpha=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(matrix, title: str = "", normalise: bool = True):
+    """Confusion matrix: rows = requested class, columns = judged class."""
+    plt = _plt()
+    m = torch.as_tensor(matrix, dtype=torch.float64)
+    if normalise:
+        m = m / m.sum(1, keepdim=True).clamp(min=1)
+    fig, ax = plt.subplots(figsize=(6.4, 5.4))
+    im = ax.imshow(m.numpy(), cmap="Blues", vmin=0, vmax=1 if normalise else None)
+    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES, fontsize=8)
+    ax.set_xlabel("judged as")
+    ax.set_ylabel("requested class")
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            if m[i, j] >= 0.01:
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if m[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def visualize_denoising_steps(pipe, target_class: int | str = "Dress", steps: int = 50, n_columns: int = 8,
+                              guidance: float = 2.0, seed: int = 0):
+    """One true DDIM trajectory for one sample, from pure noise (left) to the image (right): top row the decoded
+    z_t, bottom row the model's clean estimate x̂_0 at that step. Columns are labelled with t and σ = √(1−ᾱ_t)."""
+    from .classes import class_name
+    from .trajectory import reverse_trajectory
+
+    traj = reverse_trajectory(pipe, target_class, steps=steps, guidance=guidance, seed=seed)
+    picks = torch.linspace(0, len(traj.timesteps) - 1, n_columns).round().long().tolist()
+    plt = _plt()
+    fig, axes = plt.subplots(2, n_columns, figsize=(1.35 * n_columns, 3.3))
+    for col, i in enumerate(picks):
+        for row, images in enumerate((traj.images, traj.x0_images)):
+            ax = axes[row, col]
+            ax.imshow(images[i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        t = traj.timesteps[i]
+        axes[0, col].set_title("clean" if t < 0 else f"t={t}\nσ={traj.noise_levels[i]:.2f}", fontsize=8)
+    axes[0, 0].set_ylabel("decoded $z_t$", fontsize=9)
+    axes[1, 0].set_ylabel(r"estimate $\hat x_0$", fontsize=9)
+    fig.suptitle(f"DDIM-{steps} denoising one '{class_name(target_class)}' (guidance {guidance:g}, seed {seed})",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def create_diffusion_animation(pipe, image: torch.Tensor, target_class: int | str, frames_each_way: int = 25,
+                               guidance: float = 2.0, seed: int = 0, save_path=None, interval_ms: int = 120):
+    """Forward diffusion of a real ``image`` (1, 28, 28) to pure noise, then the *model* denoising that noise back
+    (DDIM, conditioned on ``target_class``): the reverse half is generated, not the forward frames replayed.
+    Returns a matplotlib ``FuncAnimation``; ``save_path`` (``.gif``) also writes it with Pillow."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    from .trajectory import forward_trajectory, reverse_trajectory
+
+    T = pipe.diffusion.num_steps  # noqa: N806
+    ts = [-1, *torch.linspace(0, T - 1, frames_each_way).round().long().tolist()]
+    forward = forward_trajectory(pipe, image, ts, seed=seed)
+    reverse = reverse_trajectory(pipe, target_class, steps=frames_each_way, guidance=guidance, seed=seed,
+                                 start=forward.latents[-1:], start_t=T - 1)
+    frames = torch.cat([forward.images, reverse.images[1:]])
+    labels = [f"forward: {lab}" for lab in forward.labels()] + [f"reverse (model): {lab}"
+                                                               for lab in reverse.labels()[1:]]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(3.4, 3.7))
+    artist = ax.imshow(frames[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.axis("off")
+    title = ax.set_title(labels[0], fontsize=8)
+
+    def update(i: int):
+        artist.set_data(frames[i, 0].numpy())
+        title.set_text(labels[i])
+        return artist, title
+
+    animation = FuncAnimation(fig, update, frames=len(frames), interval=interval_ms)
+    if save_path is not None:
+        animation.save(str(save_path), writer=PillowWriter(fps=max(1, 1000 // interval_ms)))
+    plt.close(fig)
+    animation.frames_data, animation.frame_labels = frames, labels
+    return animation

@@ -1,0 +1,119 @@
+"""Timestep scrubbers: a play button and a slider over *precomputed* frames.
+
+``timestep_player(frames, labels)`` shows, in a live kernel, an ipywidgets ``Play`` linked to an ``IntSlider``
+(``jslink``, so playing runs in the browser) above an image; moving the slider swaps in a precomputed PNG, so it never
+waits on the model. Without a kernel (a static page), ``player.to_jshtml()`` gives matplotlib's self-contained
+JavaScript player over the same frames, and the player's own HTML representation is exactly that, so a notebook
+renders something that scrubs in both worlds.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+
+def _to_uint8(frame: torch.Tensor | np.ndarray) -> np.ndarray:
+    array = frame.detach().cpu().numpy() if isinstance(frame, torch.Tensor) else np.asarray(frame)
+    if array.ndim == 3 and array.shape[0] in (1, 3):  # (C, H, W) -> (H, W[, C])
+        array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+    return (np.clip(array, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+def frame_png(frame: torch.Tensor | np.ndarray, scale: int = 4) -> bytes:
+    """One frame (H, W), (1, H, W) or (3, H, W) in [0, 1] → PNG bytes, enlarged ``scale``× with crisp pixels."""
+    from PIL import Image
+
+    image = Image.fromarray(_to_uint8(frame))
+    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class TimestepPlayer:
+    """Frames + labels, shown as a live widget (``.widget()``) or a static player (``.to_jshtml()``)."""
+
+    def __init__(self, frames: Sequence, labels: Sequence[str], scale: int = 4, interval_ms: int = 150,
+                 title: str = "") -> None:
+        if len(frames) != len(labels):
+            raise ValueError(f"got {len(frames)} frames but {len(labels)} labels; give one label per frame")
+        if len(frames) == 0:
+            raise ValueError("timestep_player needs at least one frame")
+        self.frames = [_to_uint8(f) for f in frames]
+        self.labels = list(labels)
+        self.scale, self.interval_ms, self.title = scale, interval_ms, title
+        self._png = [frame_png(f / 255.0, scale) for f in self.frames]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def widget(self):
+        """ipywidgets: Play ↔ IntSlider (jslink) above the image and its label; the slider swaps precomputed PNGs."""
+        import ipywidgets as w
+
+        play = w.Play(value=0, min=0, max=len(self) - 1, step=1, interval=self.interval_ms, description="Play")
+        slider = w.IntSlider(value=0, min=0, max=len(self) - 1, step=1, description="frame",
+                             continuous_update=True, readout=False, layout=w.Layout(width="420px"))
+        w.jslink((play, "value"), (slider, "value"))
+        image = w.Image(value=self._png[0], format="png")
+        label = w.HTML(value=self._label_html(0))
+
+        def show(change: dict) -> None:
+            image.value = self._png[change["new"]]
+            label.value = self._label_html(change["new"])
+
+        slider.observe(show, names="value")
+        box = w.VBox([w.HBox([play, slider]), label, image])
+        box.slider, box.play, box.image = slider, play, image  # handles for tests and notebooks
+        return box
+
+    def _label_html(self, index: int) -> str:
+        prefix = f"<b>{self.title}</b> &nbsp; " if self.title else ""
+        return f"{prefix}{self.labels[index]}"
+
+    def to_jshtml(self, dpi: int = 100) -> str:
+        """A self-contained HTML/JavaScript player (matplotlib's ``to_jshtml``): works with no kernel and offline."""
+        import matplotlib.pyplot as plt
+        from matplotlib.animation import FuncAnimation
+
+        height, width = self.frames[0].shape[:2]
+        fig_width = min(9.0, max(2.0, width * self.scale / dpi))
+        fig, ax = plt.subplots(figsize=(fig_width, fig_width * height / width + 0.4), dpi=dpi)
+        artist = ax.imshow(self.frames[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.axis("off")
+        text = ax.set_title(self.labels[0], fontsize=10)
+        fig.tight_layout()
+
+        def update(i: int):
+            artist.set_data(self.frames[i])
+            text.set_text(self.labels[i])
+            return artist, text
+
+        animation = FuncAnimation(fig, update, frames=len(self), interval=self.interval_ms, blit=False)
+        html = animation.to_jshtml(default_mode="once")
+        plt.close(fig)
+        return html
+
+    def _repr_html_(self) -> str:
+        return self.to_jshtml()
+
+    def data_uri(self, index: int) -> str:
+        return "data:image/png;base64," + base64.b64encode(self._png[index]).decode()
+
+
+def timestep_player(frames: Sequence, labels: Sequence[str], live: bool | None = None, **kwargs):
+    """A scrubber over precomputed ``frames`` (each (H, W) or (C, H, W) in [0, 1]) with one label per frame.
+
+    ``live=True`` returns the ipywidgets box (needs a kernel for the image to follow the slider), ``live=False``
+    the static player (an object whose HTML is matplotlib's JavaScript player), ``None`` (default) the
+    :class:`TimestepPlayer`, which displays as the static player and offers ``.widget()``.
+    """
+    player = TimestepPlayer(frames, labels, **kwargs)
+    if live is True:
+        return player.widget()
+    return player
