@@ -145,6 +145,7 @@ def visualize_denoising_steps(pipe, target_class: int | str = "Dress", steps: in
             ax.set_yticks([])
         t = traj.timesteps[i]
         axes[0, col].set_title("clean" if t < 0 else f"t={t}\nσ={traj.noise_levels[i]:.2f}", fontsize=8)
+    axes[1, 0].text(14, 14, "no estimate\nbefore step 1", color="white", ha="center", va="center", fontsize=7)
     axes[0, 0].set_ylabel("decoded $z_t$", fontsize=9)
     axes[1, 0].set_ylabel(r"estimate $\hat x_0$", fontsize=9)
     fig.suptitle(f"DDIM-{steps} denoising one '{class_name(target_class)}' (guidance {guidance:g}, seed {seed})",
