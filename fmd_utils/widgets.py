@@ -3,8 +3,11 @@
 ``timestep_player(frames, labels)`` shows, in a live kernel, an ipywidgets ``Play`` linked to an ``IntSlider``
 (``jslink``, so playing runs in the browser) above an image; moving the slider swaps in a precomputed PNG, so it never
 waits on the model. Without a kernel (a static page), ``player.to_jshtml()`` gives matplotlib's self-contained
-JavaScript player over the same frames, and the player's own HTML representation is exactly that, so a notebook
-renders something that scrubs in both worlds.
+JavaScript player over the same frames.
+
+Displaying a :class:`TimestepPlayer` offers both at once: its MIME bundle holds the widget view *and* the static
+player as ``text/html``. JupyterLab with a live kernel renders the widget; anything without a widget manager (a
+static page, GitHub, nbviewer) falls back to the HTML player.
 """
 
 from __future__ import annotations
@@ -99,8 +102,15 @@ class TimestepPlayer:
         plt.close(fig)
         return html
 
-    def _repr_html_(self) -> str:
-        return self.to_jshtml()
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        bundle = {"text/html": self.to_jshtml(), "text/plain": f"<timestep player: {len(self)} frames>"}
+        try:
+            widget_bundle = self.widget()._repr_mimebundle_()
+        except Exception:  # noqa: BLE001 - no ipywidgets/comm available: the static player is still complete
+            widget_bundle = None
+        if widget_bundle:
+            bundle.update({k: v for k, v in widget_bundle.items() if k != "text/plain"})
+        return bundle
 
     def data_uri(self, index: int) -> str:
         return "data:image/png;base64," + base64.b64encode(self._png[index]).decode()

@@ -76,5 +76,7 @@ def test_timestep_player_live_and_static():
     first = box.image.value
     box.slider.value = 2  # what the play button does through jslink in the browser
     assert box.image.value != first and box.image.value == player._png[2]
+    bundle = player._repr_mimebundle_()
+    assert "<script" in bundle["text/html"]  # the static fallback travels with the live widget
     with pytest.raises(ValueError, match="one label per frame"):
         timestep_player(frames, ["a"])
