@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 NOTEBOOKS_MD    := $(wildcard notebooks/*.md)
 NOTEBOOKS_IPYNB := $(NOTEBOOKS_MD:.md=.ipynb)
 
-.PHONY: all setup data notebooks lab test test-unit test-notebooks lint train train-quick evaluate samples clean help
+.PHONY: all setup data notebooks lab book browser test-book test test-unit test-notebooks lint train train-quick evaluate samples clean help
 
 all: samples ## set up, then the main job: sample a grid of generated images from the shipped models
 
@@ -51,13 +51,29 @@ notebooks: $(NOTEBOOKS_IPYNB) ## generate the .ipynb files from the MyST sources
 lab: setup notebooks ## open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/
 
+# ----------------------------------------------------------------------------------------------- book
+book: setup ## build the static book (offline) into book/_build/html; open book/_build/html/index.html
+	bash book/vendor.sh
+	TQDM_DISABLE=1 $(VENV)/bin/jupyter-book build book --warningiserror --keep-going
+	@echo "Book built: open book/_build/html/index.html"
+
 # ----------------------------------------------------------------------------------------------- tests
 test: setup notebooks ## run the test suite: unit tests, then every notebook executed by nbval
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not book"
 	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider notebooks/
 
 test-unit: setup ## unit tests only
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not book"
+
+test-book: book browser ## build the book, then check it in headless Chromium (offline, sliders, maths)
+	$(PY) -m pytest tests -m book
+
+browser: ## make sure Debian's chromium is installed (for test-book)
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser test..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "Chromium missing: sudo apt-get install chromium"; exit 1; fi
 
 test-notebooks: setup notebooks ## notebooks only (nbval)
 	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider notebooks/

@@ -1,0 +1,104 @@
+"""The built static book, opened from disk in headless Chromium with the network unused.
+
+Run by ``make test-book`` (which builds the book first); marked ``book`` so ``make test``'s unit run skips it.
+Checks, per page: no console errors, no failed requests, no request leaving the file system, no broken images,
+maths typeset where there is maths, every scrubber changes its image when moved and when played; saves a
+screenshot of each page under ``book/_build/screenshots``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "book" / "_build" / "html"
+SCREENSHOTS = ROOT / "book" / "_build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PAGES = {
+    "index": {"maths": False, "scrubbers": 0},
+    "notebooks/01_autoencoder": {"maths": True, "scrubbers": 0},
+    "notebooks/02_forward_diffusion": {"maths": True, "scrubbers": 1},
+    "notebooks/03_conditional_unet": {"maths": True, "scrubbers": 0},
+    "notebooks/04_sampling": {"maths": True, "scrubbers": 1},
+    "notebooks/05_visualization": {"maths": True, "scrubbers": 2},  # latent path + forward/reverse animation
+}
+
+pytestmark = [
+    pytest.mark.book,
+    pytest.mark.skipif(not (HTML / "index.html").is_file(), reason="book not built: run `make test-book`"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium not found: install Debian's chromium (make test-book does this when run as root)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+def test_no_remote_scripts_or_stylesheets_and_pages_are_light():
+    for page in PAGES:
+        html = (HTML / f"{page}.html").read_text()
+        remote = [m for m in re.findall(r'<(?:script|link)[^>]*>', html) if re.search(r'(src|href)="(https?:)?//', m)
+                  and ("<script" in m or "stylesheet" in m)]
+        assert not remote, f"{page}: remote resources {remote[:3]}"
+        size = (HTML / f"{page}.html").stat().st_size
+        assert size <= 5_000_000, f"{page}.html is {size / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("page_name", list(PAGES))
+def test_page_renders_offline(browser, page_name):
+    expected = PAGES[page_name]
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    errors, failed, remote = [], [], []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("requestfailed", lambda req: failed.append(f"{req.url} ({req.failure})"))
+    page.on("request", lambda req: remote.append(req.url) if not req.url.startswith(("file:", "data:", "blob:"))
+            else None)
+    page.goto((HTML / f"{page_name}.html").as_uri(), wait_until="load")
+    page.wait_for_timeout(1500)  # MathJax typesets asynchronously
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{page_name.split('/')[-1]}.png"), full_page=True)
+
+    assert not errors, f"console errors: {errors[:5]}"
+    assert not failed, f"failed requests: {failed[:5]}"
+    assert not remote, f"requests leaving the disk: {remote[:5]}"
+    broken = page.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
+                           ".map(i => i.src.slice(0, 80))")
+    assert not broken, f"broken images: {broken}"
+    if expected["maths"]:
+        typeset = page.evaluate("document.querySelectorAll('mjx-container').length")
+        raw = page.evaluate("document.body.innerText.includes('\\\\bar\\\\alpha') ||"
+                            " document.body.innerText.includes('\\\\mathcal')")
+        assert typeset > 0 and not raw, f"maths not typeset ({typeset} formulas, raw LaTeX visible: {raw})"
+
+    sliders = page.locator("div.animation input[type=range]")
+    assert sliders.count() == expected["scrubbers"]
+    for i in range(sliders.count()):
+        slider = sliders.nth(i)
+        slider.scroll_into_view_if_needed()
+        image = page.locator("div.animation img").nth(i)
+        before = image.get_attribute("src")
+        maximum = int(slider.get_attribute("max"))
+        slider.fill(str(maximum // 2))  # moving the slider ...
+        page.wait_for_timeout(200)
+        middle = image.get_attribute("src")
+        assert middle != before, f"scrubber {i}: moving the slider did not change the image"
+        page.locator("div.animation").nth(i).locator("button[title='Play']").click()  # ... and pressing play
+        page.wait_for_timeout(800)
+        assert image.get_attribute("src") != middle, f"scrubber {i}: play did not advance the image"
+    context.close()
