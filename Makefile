@@ -13,7 +13,7 @@ NOTEBOOKS_IPYNB := $(NOTEBOOKS_MD:.md=.ipynb)
 
 .PHONY: all setup data notebooks lab book browser test-book test test-unit test-notebooks lint train train-quick evaluate samples clean help
 
-all: samples ## set up, then the main job: sample a grid of generated images from the shipped models
+all: book samples ## set up, then the main job: build the book (book/_build/html/index.html) and a sample grid
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,9 +52,16 @@ lab: setup notebooks ## open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/
 
 # ----------------------------------------------------------------------------------------------- book
-book: setup ## build the static book (offline) into book/_build/html; open book/_build/html/index.html
+# jupyter-cache re-runs a notebook when its code cells change, and Sphinx re-reads a page when its source changes;
+# neither can see the package or the checkpoints the notebooks import, so a change to those starts a clean build.
+BOOK_INPUTS := $(wildcard fmd_utils/*.py) $(wildcard checkpoints/*.pt) results/metrics.md book/_config.yml book/_ext/offline.py
+book/_build/.inputs-stamp: $(BOOK_INPUTS)
+	rm -rf book/_build
+	@mkdir -p book/_build && touch $@
+
+book: setup book/_build/.inputs-stamp ## build the static book (offline) into book/_build/html
 	bash book/vendor.sh
-	TQDM_DISABLE=1 $(VENV)/bin/jupyter-book build book --warningiserror --keep-going
+	TQDM_DISABLE=1 FMD_STATIC_PLAYERS=1 $(VENV)/bin/jupyter-book build book --warningiserror --keep-going
 	@echo "Book built: open book/_build/html/index.html"
 
 # ----------------------------------------------------------------------------------------------- tests
@@ -65,7 +72,7 @@ test: setup notebooks ## run the test suite: unit tests, then every notebook exe
 test-unit: setup ## unit tests only
 	$(PY) -m pytest tests -m "not book"
 
-test-book: book browser ## build the book, then check it in headless Chromium (offline, sliders, maths)
+test-book: book browser ## build the book, then check every page in headless Chromium (offline, sliders, maths)
 	$(PY) -m pytest tests -m book
 
 browser: ## make sure Debian's chromium is installed (for test-book)

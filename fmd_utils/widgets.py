@@ -7,17 +7,47 @@ JavaScript player over the same frames.
 
 Displaying a :class:`TimestepPlayer` offers both at once: its MIME bundle holds the widget view *and* the static
 player as ``text/html``. JupyterLab with a live kernel renders the widget; anything without a widget manager (a
-static page, GitHub, nbviewer) falls back to the HTML player.
+static page, GitHub, nbviewer) falls back to the HTML player. ``make book`` sets ``FMD_STATIC_PLAYERS=1`` so the
+static book carries only the HTML player (and no widget state or widget JavaScript to load).
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import os
+import re
 from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+
+# matplotlib's player draws its buttons with Font Awesome from a CDN; offline that CSS never arrives and the buttons
+# are blank. We drop the remote stylesheet and draw the same buttons with Unicode symbols.
+_REMOTE_FONT_AWESOME = re.compile(r'<link rel="stylesheet"\s*href="https?://[^"]*font-awesome[^"]*">\s*')
+_ICONS = {  # glyphs from the basic geometric-shapes block, which every common font has
+    "fa fa-play fa-flip-horizontal": "\u25c0",  # ◀ play backwards
+    "fa fa-fast-backward": "|\u25c0",  # |◀ first frame
+    "fa fa-step-backward": "\u25c2|",  # ◂| previous frame
+    "fa fa-step-forward": "|\u25b8",  # |▸ next frame
+    "fa fa-fast-forward": "\u25b6|",  # ▶| last frame
+    "fa fa-pause": "||",
+    "fa fa-play": "\u25b6",  # ▶
+    "fa fa-minus": "\u2212",  # − slower
+    "fa fa-plus": "+",  # faster
+}
+
+
+def offline_jshtml(html_or_animation) -> str:
+    """matplotlib ``to_jshtml`` output (or a ``FuncAnimation``) made self-contained: no remote stylesheet, buttons
+    labelled with Unicode symbols instead of Font Awesome icons."""
+    html = html_or_animation if isinstance(html_or_animation, str) else html_or_animation.to_jshtml(
+        default_mode="once")
+    html = _REMOTE_FONT_AWESOME.sub("", html)
+    for css_class, symbol in _ICONS.items():  # longest class first: "fa fa-play fa-flip-horizontal" before "fa fa-play"
+        html = html.replace(f'<i class="{css_class}"></i>', f'<span aria-hidden="true">{symbol}</span>')
+    return html
 
 
 def _to_uint8(frame: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -98,12 +128,14 @@ class TimestepPlayer:
             return artist, text
 
         animation = FuncAnimation(fig, update, frames=len(self), interval=self.interval_ms, blit=False)
-        html = animation.to_jshtml(default_mode="once")
+        html = offline_jshtml(animation)
         plt.close(fig)
         return html
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         bundle = {"text/html": self.to_jshtml(), "text/plain": f"<timestep player: {len(self)} frames>"}
+        if os.environ.get("FMD_STATIC_PLAYERS") == "1":  # building static pages (make book): no widget, no its JS
+            return bundle
         try:
             widget_bundle = self.widget()._repr_mimebundle_()
         except Exception:  # noqa: BLE001 - no ipywidgets/comm available: the static player is still complete

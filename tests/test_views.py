@@ -71,6 +71,7 @@ def test_timestep_player_live_and_static():
     player = timestep_player(frames, ["a", "b", "c"])
     html = player.to_jshtml()
     assert "<script" in html and "anim" in html and html.count("data:image/png;base64") >= 3
+    assert "font-awesome" not in html and 'class="fa ' not in html and "\u25b6" in html  # offline buttons
     box = player.widget()
     assert box.slider.max == 2 and box.play.max == 2
     first = box.image.value
