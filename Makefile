@@ -72,7 +72,7 @@ test: setup notebooks ## run the test suite: unit tests, then every notebook exe
 test-unit: setup ## unit tests only
 	$(PY) -m pytest tests -m "not book"
 
-test-book: book browser ## build the book, then check every page in headless Chromium (offline, sliders, maths)
+test-book: book browser notebooks ## build the book, then check every page in headless Chromium (offline, sliders, maths)
 	$(PY) -m pytest tests -m book
 
 browser: ## make sure Debian's chromium is installed (for test-book)

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-
 # matplotlib's player draws its buttons with Font Awesome from a CDN; offline that CSS never arrives and the buttons
 # are blank. We drop the remote stylesheet and draw the same buttons with Unicode symbols.
 _REMOTE_FONT_AWESOME = re.compile(r'<link rel="stylesheet"\s*href="https?://[^"]*font-awesome[^"]*">\s*')
@@ -93,7 +92,8 @@ class TimestepPlayer:
         slider = w.IntSlider(value=0, min=0, max=len(self) - 1, step=1, description="frame",
                              continuous_update=True, readout=False, layout=w.Layout(width="420px"))
         w.jslink((play, "value"), (slider, "value"))
-        image = w.Image(value=self._png[0], format="png")
+        width = self.frames[0].shape[1] * self.scale  # natural size: the widget would otherwise stretch to the page
+        image = w.Image(value=self._png[0], format="png", layout=w.Layout(width=f"{width}px"))
         label = w.HTML(value=self._label_html(0))
 
         def show(change: dict) -> None:
