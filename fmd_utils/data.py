@@ -40,6 +40,7 @@ __all__ = [
     "load_fashion_mnist",
     "read_idx",
     "dataset_fingerprint",
+    "to_float",
 ]
 
 DEBIAN_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -248,5 +249,3 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"expected uint8 images, got {images.dtype}")
     return images.unsqueeze(1).float().div_(255.0)
 
-
-__all__ += ["class_name", "to_float"]

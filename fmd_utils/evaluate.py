@@ -158,7 +158,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     results: dict = {
         "date": _dt.date.today().isoformat(), "machine": machine(), "fmd_utils": __version__,
-        "command": "python -m fmd_utils.evaluate " + " ".join(sys.argv[1:]) if sys.argv[1:] else "",
+        "command": " ".join(["python -m fmd_utils.evaluate", *args.argv]),
         "settings": {"samples": args.samples, "steps": args.steps, "guidance": args.guidance, "seed": args.seed,
                      "sweep_samples": args.sweep_samples, "T": pipe.diffusion.num_steps},
         "training": {kind: _training_summary(getattr(pipe, attr)) for kind, attr in
@@ -210,7 +210,7 @@ def render_markdown(r: dict) -> str:
     ddim_key = next(k for k in thr if k.startswith("ddim"))
     lines = [
         f"Measured {r['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, {m['torch_threads']} threads) "
-        f"with `{r['command'] or 'python -m fmd_utils.evaluate'}`; N = {g['samples']} generated samples "
+        f"with `{r['command']}`; N = {g['samples']} generated samples "
         f"(DDIM-{g['steps']}, guidance {g['guidance']}, seed {r['settings']['seed']}).",
         "",
         "| metric | measured | target |",
@@ -267,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     if not 10 <= args.samples <= 10_000 or args.samples % 10:
         raise SystemExit("--samples must be a multiple of 10 between 10 and 10000 (the test set has 1000 per class)")
     args.sweep_samples = min(args.sweep_samples, args.samples)
