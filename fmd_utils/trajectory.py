@@ -53,7 +53,7 @@ def forward_trajectory(
     differ only in the noise level), decoding every z_t. Timestep −1 means the clean latent."""
     z0 = pipe.normalizer.normalize(pipe.autoencoder.encode(image[None].to(pipe.device))).cpu()
     eps = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed))
-    schedule = pipe.diffusion.schedule.cpu()
+    schedule = pipe.diffusion.schedule  # gather() follows z0's device; the pipeline itself is not moved
     latents = torch.cat([
         z0 if t < 0 else schedule.q_sample(z0, torch.tensor([t]), eps) for t in timesteps
     ])

@@ -159,9 +159,10 @@ def create_diffusion_animation(pipe, image: torch.Tensor, target_class: int | st
     """Forward diffusion of a real ``image`` (1, 28, 28) to pure noise, then the *model* denoising that noise back
     (DDIM, conditioned on ``target_class``): the reverse half is generated, not the forward frames replayed.
     Returns a matplotlib ``FuncAnimation``; ``save_path`` (``.gif``) also writes it with Pillow."""
-    from matplotlib.animation import FuncAnimation, PillowWriter
+    from matplotlib.animation import PillowWriter
 
     from .trajectory import forward_trajectory, reverse_trajectory
+    from .widgets import TimestepPlayer
 
     T = pipe.diffusion.num_steps  # noqa: N806
     ts = [-1, *torch.linspace(0, T - 1, frames_each_way).round().long().tolist()]
@@ -171,20 +172,8 @@ def create_diffusion_animation(pipe, image: torch.Tensor, target_class: int | st
     frames = torch.cat([forward.images, reverse.images[1:]])
     labels = [f"forward: {lab}" for lab in forward.labels()] + [f"reverse (model): {lab}"
                                                                for lab in reverse.labels()[1:]]
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(3.4, 3.7))
-    artist = ax.imshow(frames[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-    ax.axis("off")
-    title = ax.set_title(labels[0], fontsize=8)
-
-    def update(i: int):
-        artist.set_data(frames[i, 0].numpy())
-        title.set_text(labels[i])
-        return artist, title
-
-    animation = FuncAnimation(fig, update, frames=len(frames), interval=interval_ms)
+    animation = TimestepPlayer(frames, labels, scale=12, interval_ms=interval_ms).animation(fontsize=8)
     if save_path is not None:
         animation.save(str(save_path), writer=PillowWriter(fps=max(1, 1000 // interval_ms)))
-    plt.close(fig)
     animation.frames_data, animation.frame_labels = frames, labels
     return animation

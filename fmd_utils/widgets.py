@@ -109,8 +109,8 @@ class TimestepPlayer:
         prefix = f"<b>{self.title}</b> &nbsp; " if self.title else ""
         return f"{prefix}{self.labels[index]}"
 
-    def to_jshtml(self, dpi: int = 100) -> str:
-        """A self-contained HTML/JavaScript player (matplotlib's ``to_jshtml``): works with no kernel and offline."""
+    def animation(self, dpi: int = 100, fontsize: int = 10):
+        """The frames as a matplotlib ``FuncAnimation`` (its figure already closed, so it is not shown twice)."""
         import matplotlib.pyplot as plt
         from matplotlib.animation import FuncAnimation
 
@@ -119,7 +119,7 @@ class TimestepPlayer:
         fig, ax = plt.subplots(figsize=(fig_width, fig_width * height / width + 0.4), dpi=dpi)
         artist = ax.imshow(self.frames[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
         ax.axis("off")
-        text = ax.set_title(self.labels[0], fontsize=10)
+        text = ax.set_title(self.labels[0], fontsize=fontsize)
         fig.tight_layout()
 
         def update(i: int):
@@ -128,9 +128,12 @@ class TimestepPlayer:
             return artist, text
 
         animation = FuncAnimation(fig, update, frames=len(self), interval=self.interval_ms, blit=False)
-        html = offline_jshtml(animation)
         plt.close(fig)
-        return html
+        return animation
+
+    def to_jshtml(self, dpi: int = 100) -> str:
+        """A self-contained HTML/JavaScript player (matplotlib's ``to_jshtml``): works with no kernel and offline."""
+        return offline_jshtml(self.animation(dpi))
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         bundle = {"text/html": self.to_jshtml(), "text/plain": f"<timestep player: {len(self)} frames>"}
