@@ -25,7 +25,7 @@ class DiffusionTraining:
     schedule: str = "cosine"
     num_steps: int = 1000
     prediction: str = "v"  # v = √ᾱ ε − √(1−ᾱ) z0: well conditioned at t ≈ T, where the cosine schedule has ᾱ ≈ 0
-    epochs: int = 20
+    epochs: int = 30
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 0.0

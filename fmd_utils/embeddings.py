@@ -52,10 +52,14 @@ class ClassEmbedding(nn.Module):
     def null_class(self) -> int:
         return self.num_classes
 
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
+    def check(self, y: torch.Tensor) -> None:
+        """Raise a ValueError unless every label lies in 0..num_classes (num_classes = the null class)."""
         if y.numel() and (int(y.min()) < 0 or int(y.max()) > self.num_classes):
             raise ValueError(
                 f"class labels must lie in 0..{self.num_classes} ({self.num_classes} = null class), "
                 f"got {int(y.min())}..{int(y.max())}"
             )
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        self.check(y)
         return self.table(y)

@@ -1,7 +1,8 @@
 """Benchmark the shipped models: quality and speed, always beside the real-vs-real floor.
 
     python -m fmd_utils.evaluate --out results/metrics.json [--samples N] [--steps S] [--guidance W] [--seed K]
-                                 [--checkpoints DIR] [--sweep-samples M] [--no-sweeps]
+                                 [--guidance-interval LO,HI|all] [--checkpoints DIR] [--sweep-samples M]
+                                 [--no-sweeps]
 
 Writes ``metrics.json`` (everything) and ``metrics.md`` (the tables the README shows) next to it. All features are
 the judge's penultimate layer (:mod:`fmd_utils.classifier`); FID/KID are generated-vs-real-test, and the floor is
@@ -28,10 +29,18 @@ from . import __version__
 from .classes import CLASS_NAMES, NUM_CLASSES
 from .data import load_fashion_mnist, to_float
 from .metrics import confusion_matrix, frechet_distance, kernel_distance, nearest_neighbour_distance, psnr
-from .pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS, LatentDiffusionPipeline, load_pretrained
+from .pipeline import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_GUIDANCE_INTERVAL,
+    DEFAULT_STEPS,
+    LatentDiffusionPipeline,
+    load_pretrained,
+)
+from .sampling import check_guidance_interval
 
-GUIDANCE_SWEEP = (0.0, 1.0, 2.0, 3.0, 5.0)
+GUIDANCE_SWEEP = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
 STEP_SWEEP = (10, 25, 50, 100)
+INTERVAL_SWEEP = (None, (0, 799), (100, 999), (200, 799), (100, 599))
 
 
 def balanced_subset(labels: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -78,15 +87,19 @@ class Evaluator:
                                        subset_size=min(1000, self.n))
         return {"fid": frechet_distance(features, self.test_features), "kid": kid, "kid_std": kid_std}
 
-    def generated(self, steps: int, guidance: float, sampler: str = "ddim", keep_images: bool = False) -> dict:
+    def generated(self, steps: int, guidance: float,
+                  interval: tuple[int, int] | None = DEFAULT_GUIDANCE_INTERVAL, sampler: str = "ddim",
+                  keep_images: bool = False) -> dict:
+        """Quality of N generated samples (n / 10 per class): judge accuracy, FID / KID, and seconds taken."""
         start = time.perf_counter()
         images = self.pipe.generate(self.labels, steps=steps, guidance=guidance, seed=self.seed, sampler=sampler,
-                                    progress=True)
+                                    progress=True, guidance_interval=interval)
         seconds = time.perf_counter() - start
         features, predicted = _features_and_predictions(self.pipe, images)
         result = {
             "sampler": sampler, "steps": steps if sampler == "ddim" else self.pipe.diffusion.num_steps,
-            "guidance": guidance, "samples": self.n, "accuracy": (predicted == self.labels).float().mean().item(),
+            "guidance": guidance, "guidance_interval": list(interval) if interval else None, "samples": self.n,
+            "accuracy": (predicted == self.labels).float().mean().item(),
             **self._distances(features), "seconds": seconds,
         }
         result["fid_over_floor"] = result["fid"] / self.floor["fid"]
@@ -115,23 +128,25 @@ def reconstruction_metrics(pipe: LatentDiffusionPipeline, evaluator: Evaluator) 
     }
 
 
-def throughput(pipe: LatentDiffusionPipeline, n: int, steps: int, guidance: float, sampler: str, repeats: int) -> float:
+def throughput(pipe: LatentDiffusionPipeline, n: int, steps: int, guidance: float, interval: tuple[int, int] | None,
+               sampler: str, repeats: int) -> float:
     """Decoded images per second (median of ``repeats`` timed runs after one warm-up)."""
     labels = torch.arange(n) % NUM_CLASSES
     pipe.generate(labels[: min(n, 100)], steps=min(steps, 5), guidance=guidance, seed=0)  # warm-up
     times = []
     for r in range(repeats):
         start = time.perf_counter()
-        pipe.generate(labels, steps=steps, guidance=guidance, seed=r, sampler=sampler)
+        pipe.generate(labels, steps=steps, guidance=guidance, seed=r, sampler=sampler, guidance_interval=interval)
         times.append(time.perf_counter() - start)
     return n / statistics.median(times)
 
 
-def memorisation(pipe: LatentDiffusionPipeline, evaluator: Evaluator, guidance: float, steps: int) -> dict:
+def memorisation(pipe: LatentDiffusionPipeline, evaluator: Evaluator, guidance: float,
+                 interval: tuple[int, int] | None, steps: int) -> dict:
     """Mean pixel distance from 1000 samples to their nearest training image, and the same for 1000 real test
     images: a model that copies training images would sit far below the test-set value."""
     labels = torch.arange(1000) % NUM_CLASSES
-    samples = pipe.generate(labels, steps=steps, guidance=guidance, seed=evaluator.seed + 7)
+    samples = pipe.generate(labels, steps=steps, guidance=guidance, seed=evaluator.seed + 7, guidance_interval=interval)
     train = to_float(evaluator.train.images)
     test = to_float(evaluator.test.images[:1000])
     return {
@@ -159,33 +174,39 @@ def evaluate(args: argparse.Namespace) -> dict:
     results: dict = {
         "date": _dt.date.today().isoformat(), "machine": machine(), "fmd_utils": __version__,
         "command": " ".join(["python -m fmd_utils.evaluate", *args.argv]),
-        "settings": {"samples": args.samples, "steps": args.steps, "guidance": args.guidance, "seed": args.seed,
-                     "sweep_samples": args.sweep_samples, "T": pipe.diffusion.num_steps},
+        "settings": {"samples": args.samples, "steps": args.steps, "guidance": args.guidance,
+                     "guidance_interval": list(args.guidance_interval) if args.guidance_interval else None,
+                     "seed": args.seed, "sweep_samples": args.sweep_samples, "T": pipe.diffusion.num_steps},
         "training": {kind: _training_summary(getattr(pipe, attr)) for kind, attr in
                      (("autoencoder", "autoencoder"), ("diffusion", "diffusion"), ("classifier", "classifier"))},
     }
     evaluator = Evaluator(pipe, args.samples, args.seed)
     results["reconstruction"] = reconstruction_metrics(pipe, evaluator)
     results["floor"] = evaluator.floor
-    main = evaluator.generated(args.steps, args.guidance, keep_images=True)
+    w, interval = args.guidance, args.guidance_interval
+    check_guidance_interval(interval, pipe.diffusion.num_steps)
+    main = evaluator.generated(args.steps, w, interval, keep_images=True)
     predicted = main.pop("_predicted")
     main.pop("_images")
     cm = confusion_matrix(evaluator.labels, predicted)
     main["per_class_accuracy"] = {name: (cm[i, i] / cm[i].sum()).item() for i, name in enumerate(CLASS_NAMES)}
     main["confusion_matrix"] = cm.tolist()
     results["generated"] = main
-    results["memorisation"] = memorisation(pipe, evaluator, args.guidance, args.steps)
+    results["memorisation"] = memorisation(pipe, evaluator, w, interval, args.steps)
     results["throughput"] = {
-        f"ddim{args.steps}_guided_images_per_s": throughput(pipe, 1000, args.steps, args.guidance, "ddim", 3),
-        "ddpm_all_steps_guided_images_per_s": throughput(pipe, 200, pipe.diffusion.num_steps, args.guidance,
-                                                         "ddpm", 1),
+        f"ddim{args.steps}_guided_images_per_s": throughput(pipe, 1000, args.steps, w, interval, "ddim", 3),
+        "ddpm_all_steps_guided_images_per_s": throughput(pipe, 200, pipe.diffusion.num_steps, w, interval, "ddpm", 1),
     }
     if not args.no_sweeps:
         sweep = evaluator if args.sweep_samples == args.samples else Evaluator(pipe, args.sweep_samples, args.seed)
         results["sweep_floor"] = sweep.floor
-        results["guidance_sweep"] = [sweep.generated(args.steps, w) for w in tqdm(GUIDANCE_SWEEP, desc="guidance")]
-        results["step_sweep"] = [sweep.generated(s, args.guidance) for s in tqdm(STEP_SWEEP, desc="steps")]
-        results["step_sweep"].append(sweep.generated(0, args.guidance, sampler="ddpm"))
+        results["guidance_sweep"] = [sweep.generated(args.steps, gw, gi)
+                                     for gw in tqdm(GUIDANCE_SWEEP, desc="guidance")
+                                     for gi in dict.fromkeys([interval if gw != 1 else None, None])]  # w = 1: same
+        results["interval_sweep"] = [sweep.generated(args.steps, w, gi)
+                                     for gi in tqdm(dict.fromkeys([interval, *INTERVAL_SWEEP]), desc="intervals")]
+        results["step_sweep"] = [sweep.generated(s, w, interval) for s in tqdm(STEP_SWEEP, desc="steps")]
+        results["step_sweep"].append(sweep.generated(0, w, interval, sampler="ddpm"))
     results["evaluation_seconds"] = time.perf_counter() - started
     return results
 
@@ -202,6 +223,10 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
+def _interval(interval: list[int] | None) -> str:
+    return "every step" if interval is None else f"t ∈ [{interval[0]}, {interval[1]}]"
+
+
 def render_markdown(r: dict) -> str:
     g, rec, floor, m = r["generated"], r["reconstruction"], r["floor"], r["machine"]
     tr = r["training"]
@@ -211,7 +236,8 @@ def render_markdown(r: dict) -> str:
     lines = [
         f"Measured {r['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, {m['torch_threads']} threads) "
         f"with `{r['command']}`; N = {g['samples']} generated samples "
-        f"(DDIM-{g['steps']}, guidance {g['guidance']}, seed {r['settings']['seed']}).",
+        f"(DDIM-{g['steps']}, guidance {g['guidance']:g} on {_interval(g['guidance_interval'])}, "
+        f"seed {r['settings']['seed']}).",
         "",
         "| metric | measured | target |",
         "|---|---|---|",
@@ -242,14 +268,32 @@ def render_markdown(r: dict) -> str:
         sf = r["sweep_floor"]
         n = r["guidance_sweep"][0]["samples"]
         lines += ["", f"Guidance sweep (DDIM-{g['steps']}, N = {n}, floor FID {sf['fid']:.3f}):", "",
-                  "| guidance w | accuracy | FID | FID / floor | KID |", "|---|---|---|---|---|"]
-        lines += [f"| {s['guidance']:g} | {_pct(s['accuracy'])} | {s['fid']:.3f} | {s['fid_over_floor']:.2f} | "
-                  f"{s['kid']:.5f} |" for s in r["guidance_sweep"]]
-        lines += ["", f"Sampler sweep (guidance {g['guidance']}, N = {n}):", "",
+                  "| guidance w | applied on | accuracy | FID | FID / floor | KID | seconds for N |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {s['guidance']:g} | {_interval(s['guidance_interval'])} | {_pct(s['accuracy'])} | "
+                  f"{s['fid']:.3f} | {s['fid_over_floor']:.2f} | {s['kid']:.5f} | {s['seconds']:.1f} |"
+                  for s in r["guidance_sweep"]]
+        if "interval_sweep" in r:
+            lines += ["", f"Guidance interval sweep (DDIM-{g['steps']}, guidance {g['guidance']:g}, N = {n}):", "",
+                      "| guidance applied on | accuracy | FID / floor | KID | seconds for N |", "|---|---|---|---|---|"]
+            lines += [f"| {_interval(s['guidance_interval'])} | {_pct(s['accuracy'])} | {s['fid_over_floor']:.2f} | "
+                      f"{s['kid']:.5f} | {s['seconds']:.1f} |" for s in r["interval_sweep"]]
+        lines += ["", f"Sampler sweep (guidance {g['guidance']:g} on {_interval(g['guidance_interval'])}, "
+                  f"N = {n}):", "",
                   "| sampler | steps | accuracy | FID / floor | seconds for N |", "|---|---|---|---|---|"]
         lines += [f"| {s['sampler'].upper()} | {s['steps']} | {_pct(s['accuracy'])} | {s['fid_over_floor']:.2f} | "
                   f"{s['seconds']:.1f} |" for s in r["step_sweep"]]
     return "\n".join(lines) + "\n"
+
+
+def _parse_interval(text: str) -> tuple[int, int] | None:
+    if text.strip().lower() in ("all", "none", "every"):
+        return None
+    try:
+        lo, hi = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI (two timesteps) or 'all', got {text!r}") from None
+    return lo, hi
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--samples", type=int, default=10_000, help="generated samples N (multiple of 10, ≤ 10000)")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
+    parser.add_argument("--guidance-interval", type=_parse_interval, default=DEFAULT_GUIDANCE_INTERVAL,
+                        metavar="LO,HI|all", help="timesteps where guidance applies (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sweep-samples", type=int, default=2000, help="samples per sweep point")
     parser.add_argument("--no-sweeps", action="store_true", help="skip the guidance and sampler sweeps")

@@ -27,7 +27,11 @@ from .normalizer import LatentNormalizer
 from .sampling import ddim_sample, ddpm_sample, labels_tensor
 from .schedule import NoiseSchedule
 
-DEFAULT_GUIDANCE = 2.0
+# Defaults chosen by measurement (README, "Results"): w = 4 applied for 100 <= t <= 799 only (timesteps of the
+# shipped T = 1000 schedule; a model with another T needs its own interval, or None to guide every step). Against
+# guidance on every step it gives the best FID of the sweep at 97 % accuracy, with 30 % fewer network passes.
+DEFAULT_GUIDANCE = 4.0
+DEFAULT_GUIDANCE_INTERVAL: tuple[int, int] | None = (100, 799)
 DEFAULT_STEPS = 50
 
 
@@ -100,8 +104,12 @@ class LatentDiffusionPipeline:
         sampler: str = "ddim",
         eta: float = 0.0,
         progress: bool = False,
+        guidance_interval: tuple[int, int] | None = DEFAULT_GUIDANCE_INTERVAL,
     ) -> torch.Tensor:
-        """Un-standardised latents (N, 64) for the requested classes (names or indices)."""
+        """Un-standardised latents (N, 64) for the requested classes (names or indices).
+
+        ``guidance`` applies at timesteps inside ``guidance_interval`` (None: every step), plain conditional
+        prediction elsewhere; see :mod:`fmd_utils.sampling`."""
         y = classes.to(self.device) if isinstance(classes, torch.Tensor) else labels_tensor(classes, self.device)
         if guidance < 0:
             raise ValueError(f"guidance must be >= 0 (0 = unconditional, 1 = plain conditional), got {guidance}")
@@ -109,15 +117,19 @@ class LatentDiffusionPipeline:
         if sampler == "ddim":
             if not 1 <= steps <= self.diffusion.num_steps:
                 raise ValueError(f"steps must be between 1 and T = {self.diffusion.num_steps}, got {steps}")
-            z = ddim_sample(self.diffusion, y, generator, steps=steps, eta=eta, guidance=guidance, progress=progress)
+            z = ddim_sample(self.diffusion, y, generator, steps=steps, eta=eta, guidance=guidance, progress=progress,
+                            guidance_interval=guidance_interval)
         elif sampler == "ddpm":
-            z = ddpm_sample(self.diffusion, y, generator, guidance=guidance, progress=progress)
+            z = ddpm_sample(self.diffusion, y, generator, guidance=guidance, progress=progress,
+                            guidance_interval=guidance_interval)
         else:
             raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
         return self.normalizer.denormalize(z)
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
+        """Images for un-standardised latents, decoded ``batch_size`` at a time (on a CPU, chunks whose activations
+        stay in cache decode ~20 % faster than one large batch)."""
         chunks = latents.split(batch_size)
         return torch.cat([self.autoencoder.decode(chunk) for chunk in chunks])
 
@@ -130,9 +142,11 @@ class LatentDiffusionPipeline:
         sampler: str = "ddim",
         eta: float = 0.0,
         progress: bool = False,
+        guidance_interval: tuple[int, int] | None = DEFAULT_GUIDANCE_INTERVAL,
     ) -> torch.Tensor:
         """Images (N, 1, 28, 28) in [0, 1], one per requested class. Same arguments and seed → same images."""
-        return self.decode(self.sample_latents(classes, steps, guidance, seed, sampler, eta, progress)).cpu()
+        latents = self.sample_latents(classes, steps, guidance, seed, sampler, eta, progress, guidance_interval)
+        return self.decode(latents).cpu()
 
     def to(self, device: str | torch.device) -> LatentDiffusionPipeline:
         device = resolve_device(device)

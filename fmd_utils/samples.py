@@ -12,7 +12,7 @@ from pathlib import Path
 
 import matplotlib
 
-from .pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS, load_pretrained
+from .pipeline import DEFAULT_GUIDANCE, DEFAULT_GUIDANCE_INTERVAL, DEFAULT_STEPS, load_pretrained
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     labels = [c for c in range(10) for _ in range(args.per_class)]
     images = pipe.generate(labels, steps=args.steps, guidance=args.guidance, seed=args.seed)
     seconds = time.perf_counter() - start
-    fig = class_grid(images, args.per_class,
-                     title=f"Generated: DDIM-{args.steps}, guidance {args.guidance:g}, seed {args.seed}")
+    lo, hi = DEFAULT_GUIDANCE_INTERVAL or (0, pipe.diffusion.num_steps - 1)
+    fig = class_grid(images, args.per_class, title=f"Generated: DDIM-{args.steps}, guidance {args.guidance:g} "
+                     f"for {lo} ≤ t ≤ {hi}, seed {args.seed}")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "samples_grid.png"
     fig.savefig(path, dpi=100)

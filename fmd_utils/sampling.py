@@ -18,6 +18,16 @@ r"""Samplers: turn Gaussian noise and a class label into a clean latent.
 
 η = 0 is deterministic given the starting noise; η = 1 matches DDPM's variance on the sub-sequence.
 
+**Guidance on an interval** (Kynkäänniemi et al., 2024). Classifier-free guidance
+:math:`\tilde v = v(\varnothing) + w\,(v(y) - v(\varnothing))` costs a second network pass per step. At the
+noisiest steps it pushes every sample of a class towards the same few "typical" shapes (less diversity, worse FID);
+at the cleanest steps the class is long decided and it changes nothing visible. Both samplers therefore take a
+``guidance_interval`` (lo, hi): the guidance weight w applies for lo ≤ t ≤ hi, and outside it w = 1 (the plain
+conditional prediction, one pass):
+
+.. math::
+    w_t = w \ \text{if } t_{lo} \le t \le t_{hi}, \quad 1 \ \text{otherwise}
+
 Each sampler is a generator of :class:`SamplerStep` (so notebooks can watch the trajectory); ``ddpm_sample`` and
 ``ddim_sample`` just run it to the end. All randomness comes from an explicit ``torch.Generator`` (CPU), so the same
 seed gives the same samples on any device.
@@ -44,11 +54,34 @@ class SamplerStep(NamedTuple):
     z0_hat: torch.Tensor
 
 
-def _check(diffusion: LatentDiffusion, y: torch.Tensor, guidance: float) -> None:
+def _check(diffusion: LatentDiffusion, y: torch.Tensor, guidance: float,
+           interval: tuple[int, int] | None = None) -> None:
     if guidance < 0:
         raise ValueError(f"guidance must be >= 0 (0 = unconditional, 1 = conditional), got {guidance}")
     if y.ndim != 1:
         raise ValueError(f"labels must be a 1-D tensor of class indices, got shape {tuple(y.shape)}")
+    check_guidance_interval(interval, diffusion.num_steps)
+
+
+def check_guidance_interval(interval: tuple[int, int] | None, num_steps: int) -> None:
+    """Raise a ValueError unless ``interval`` is None or integers (lo, hi) with 0 ≤ lo ≤ hi ≤ T − 1."""
+    if interval is None:
+        return
+    try:
+        lo, hi = interval
+        valid = int(lo) == lo and int(hi) == hi and 0 <= lo <= hi <= num_steps - 1
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(f"guidance_interval must be None (guide every step) or timesteps (lo, hi) with "
+                         f"0 <= lo <= hi <= {num_steps - 1}, got {interval!r}")
+
+
+def guidance_at(t: int, guidance: float, interval: tuple[int, int] | None) -> float:
+    """w_t: ``guidance`` when t lies in ``interval`` (or there is none), else 1 (conditional only, one pass)."""
+    if interval is None or interval[0] <= t <= interval[1]:
+        return guidance
+    return 1.0
 
 
 def initial_noise(n: int, dim: int, generator: torch.Generator, device: torch.device | str) -> torch.Tensor:
@@ -75,14 +108,17 @@ def ddpm_steps(
     guidance: float = 1.0,
     z: torch.Tensor | None = None,
     progress: bool = False,
+    guidance_interval: tuple[int, int] | None = None,
 ) -> Iterator[SamplerStep]:
-    """Ancestral DDPM sampling over all T steps; yields a :class:`SamplerStep` after each step."""
-    _check(diffusion, y, guidance)
+    """Ancestral DDPM sampling over all T steps; yields a :class:`SamplerStep` after each step.
+
+    ``guidance`` applies at timesteps inside ``guidance_interval`` (default: all); see the module docstring."""
+    _check(diffusion, y, guidance, guidance_interval)
     s, device = diffusion.schedule, y.device
     z = initial_noise(len(y), diffusion.latent_dim, generator, device) if z is None else z
     for t in tqdm(range(diffusion.num_steps - 1, -1, -1), desc="DDPM", disable=not progress, leave=False):
         t_batch = torch.full((len(y),), t, dtype=torch.long, device=device)
-        _, z0_hat = diffusion.predict(z, t_batch, y, guidance)
+        _, z0_hat = diffusion.predict(z, t_batch, y, guidance_at(t, guidance, guidance_interval))
         mean = s.posterior_mean(z0_hat, z, t_batch)  # μ̃_t(z_t, ẑ_0)
         if t > 0:
             xi = torch.randn(z.shape, generator=generator).to(device)
@@ -103,12 +139,14 @@ def ddim_steps(
     z: torch.Tensor | None = None,
     progress: bool = False,
     timesteps_from: int | None = None,
+    guidance_interval: tuple[int, int] | None = None,
 ) -> Iterator[SamplerStep]:
     """DDIM sampling on ``steps`` evenly spaced timesteps; yields a :class:`SamplerStep` after each step.
 
     ``z`` and ``timesteps_from`` start the process from a given latent at a given timestep instead of pure noise
-    at T − 1 (e.g. to denoise a partly noised real latent)."""
-    _check(diffusion, y, guidance)
+    at T − 1 (e.g. to denoise a partly noised real latent). ``guidance`` applies at timesteps inside
+    ``guidance_interval`` (default: all); see the module docstring."""
+    _check(diffusion, y, guidance, guidance_interval)
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
     alpha_bar, device = diffusion.schedule.alpha_bar, y.device
@@ -116,7 +154,7 @@ def ddim_steps(
     z = initial_noise(len(y), diffusion.latent_dim, generator, device) if z is None else z
     for i, t in enumerate(tqdm(taus, desc=f"DDIM-{steps}", disable=not progress, leave=False)):
         t_batch = torch.full((len(y),), t, dtype=torch.long, device=device)
-        eps, z0_hat = diffusion.predict(z, t_batch, y, guidance)
+        eps, z0_hat = diffusion.predict(z, t_batch, y, guidance_at(t, guidance, guidance_interval))
         a_t = alpha_bar[t]
         # ᾱ of the next timestep in τ; 1 after the last one (a clean sample)
         a_prev = alpha_bar[taus[i + 1]] if i + 1 < len(taus) else torch.ones_like(a_t)
@@ -140,9 +178,11 @@ def ddpm_sample(
     generator: torch.Generator,
     guidance: float = 1.0,
     progress: bool = False,
+    guidance_interval: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """Clean latents (N, latent_dim) for labels ``y`` by ancestral sampling over all T steps."""
-    return _last(ddpm_steps(diffusion, y, generator, guidance=guidance, progress=progress))
+    return _last(ddpm_steps(diffusion, y, generator, guidance=guidance, progress=progress,
+                            guidance_interval=guidance_interval))
 
 
 def ddim_sample(
@@ -153,9 +193,11 @@ def ddim_sample(
     eta: float = 0.0,
     guidance: float = 1.0,
     progress: bool = False,
+    guidance_interval: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """Clean latents (N, latent_dim) for labels ``y`` by DDIM with ``steps`` steps."""
-    return _last(ddim_steps(diffusion, y, generator, steps=steps, eta=eta, guidance=guidance, progress=progress))
+    return _last(ddim_steps(diffusion, y, generator, steps=steps, eta=eta, guidance=guidance, progress=progress,
+                            guidance_interval=guidance_interval))
 
 
 def labels_tensor(classes: Sequence[int | str], device: torch.device | str = "cpu") -> torch.Tensor:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .classes import class_index
-from .pipeline import LatentDiffusionPipeline
+from .pipeline import DEFAULT_GUIDANCE, DEFAULT_GUIDANCE_INTERVAL, LatentDiffusionPipeline
 from .sampling import ddim_steps, initial_noise
 
 
@@ -65,10 +65,11 @@ def reverse_trajectory(
     pipe: LatentDiffusionPipeline,
     target_class: int | str,
     steps: int = 50,
-    guidance: float = 2.0,
+    guidance: float = DEFAULT_GUIDANCE,
     seed: int = 0,
     start: torch.Tensor | None = None,
     start_t: int | None = None,
+    guidance_interval: tuple[int, int] | None = DEFAULT_GUIDANCE_INTERVAL,
 ) -> Trajectory:
     """Run DDIM for one sample of ``target_class`` and keep every step: z_t and the model's x̂_0, both decoded.
 
@@ -82,7 +83,7 @@ def reverse_trajectory(
     first_t = T - 1 if start_t is None else start_t
     latents, x0s, ts = [z.cpu()], [torch.full_like(z.cpu(), float("nan"))], [first_t]
     for step in ddim_steps(pipe.diffusion, y, generator, steps=steps, guidance=guidance, z=z,
-                           timesteps_from=first_t):
+                           timesteps_from=first_t, guidance_interval=guidance_interval):
         latents.append(step.z.cpu())
         x0s.append(step.z0_hat.cpu())
         ts.append(step.t_next)

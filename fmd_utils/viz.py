@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from .classes import CLASS_NAMES
+from .pipeline import DEFAULT_GUIDANCE
 
 
 def _plt():
@@ -127,7 +128,7 @@ def plot_confusion(matrix, title: str = "", normalise: bool = True):
 
 
 def visualize_denoising_steps(pipe, target_class: int | str = "Dress", steps: int = 50, n_columns: int = 8,
-                              guidance: float = 2.0, seed: int = 0):
+                              guidance: float = DEFAULT_GUIDANCE, seed: int = 0):
     """One true DDIM trajectory for one sample, from pure noise (left) to the image (right): top row the decoded
     z_t, bottom row the model's clean estimate x̂_0 at that step. Columns are labelled with t and σ = √(1−ᾱ_t)."""
     from .classes import class_name
@@ -155,7 +156,8 @@ def visualize_denoising_steps(pipe, target_class: int | str = "Dress", steps: in
 
 
 def create_diffusion_animation(pipe, image: torch.Tensor, target_class: int | str, frames_each_way: int = 25,
-                               guidance: float = 2.0, seed: int = 0, save_path=None, interval_ms: int = 120):
+                               guidance: float = DEFAULT_GUIDANCE, seed: int = 0, save_path=None,
+                               interval_ms: int = 120):
     """Forward diffusion of a real ``image`` (1, 28, 28) to pure noise, then the *model* denoising that noise back
     (DDIM, conditioned on ``target_class``): the reverse half is generated, not the forward frames replayed.
     Returns a matplotlib ``FuncAnimation``; ``save_path`` (``.gif``) also writes it with Pillow."""

@@ -40,6 +40,21 @@ def test_denoiser_depends_on_time_and_class(generator):
     assert not torch.allclose(base, model(z, torch.tensor([5, 5]), torch.tensor([2, 2])))
 
 
+def test_conditioning_per_distinct_pair_equals_per_row(generator):
+    """The network embeds each distinct (t, y) once and gathers; the result must equal embedding every row."""
+    model = ConditionalLatentUNet(SMALL)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.1, generator=generator)
+    z = torch.randn(12, 64, generator=generator)
+    t = torch.tensor([7, 7, 7, 900, 900, 7, 0, 0, 999, 7, 900, 7])
+    y = torch.tensor([3, 3, 10, 3, 3, 5, 0, 10, 9, 3, 1, 10])
+    emb, index = model.conditions(t, y)
+    assert emb.shape == (8, SMALL.embed_dim) and index.shape == (12,)  # 8 distinct (t, y) pairs
+    torch.testing.assert_close(model(z, t, y), model(z, t.float(), y))  # real-valued t: per-row embedding
+    with pytest.raises(ValueError, match="0..10"):  # 11 must not pass as "t + 1, class 0"
+        model(z[:1], torch.tensor([5]), torch.tensor([11]))
+
+
 def test_denoiser_rejects_wrong_shapes():
     model = ConditionalLatentUNet(SMALL)
     with pytest.raises(ValueError, match=r"\(N, 64\)"):

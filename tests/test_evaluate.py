@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fmd_utils.evaluate import main
+from fmd_utils.evaluate import build_parser, main
 
 from .conftest import requires_data
 
@@ -16,7 +16,8 @@ pytestmark = requires_data
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "metrics.json"
-    assert main(["--out", str(out), "--samples", "500", "--no-sweeps", "--seed", "1"]) == 0
+    assert main(["--out", str(out), "--samples", "500", "--no-sweeps", "--seed", "1", "--guidance-interval",
+                 "100,799"]) == 0
     return json.loads(out.read_text()), out.with_suffix(".md").read_text()
 
 
@@ -40,6 +41,20 @@ def test_report_has_every_item(report):
     assert all(v > 0 for v in metrics["throughput"].values())
     for phrase in ("judge accuracy on real test images", "real-vs-real floor", "Per-class conditional accuracy"):
         assert phrase in markdown
+
+
+def test_report_names_the_guidance_interval(report):
+    metrics, markdown = report
+    assert metrics["generated"]["guidance_interval"] == [100, 799]
+    assert "on t ∈ [100, 799]" in markdown
+
+
+def test_guidance_interval_option():
+    parse = build_parser().parse_args
+    assert parse(["--guidance-interval", "all"]).guidance_interval is None
+    assert parse(["--guidance-interval", "150,880"]).guidance_interval == (150, 880)
+    with pytest.raises(SystemExit):
+        parse(["--guidance-interval", "150"])
 
 
 def test_bad_sample_count_is_refused(tmp_path):

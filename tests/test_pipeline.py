@@ -37,6 +37,15 @@ def test_bad_arguments_are_explained(pipe):
         pipe.generate([1], guidance=-0.5)
 
 
+def test_guidance_interval_in_the_api(pipe):
+    labels = ["Shirt", "Coat", "T-shirt/top"]
+    every = pipe.generate(labels, steps=10, guidance=3.0, seed=0, guidance_interval=None)
+    assert torch.equal(every, pipe.generate(labels, steps=10, guidance=3.0, seed=0, guidance_interval=(0, 999)))
+    assert not torch.equal(every, pipe.generate(labels, steps=10, guidance=3.0, seed=0, guidance_interval=(0, 499)))
+    with pytest.raises(ValueError, match=r"guidance_interval must be .* 0 <= lo <= hi <= 999"):
+        pipe.generate([1], guidance_interval=(800, 100))
+
+
 def test_seed_project_functions(pipe, tmp_path):
     pair = load_diffusion()
     images = generate_class_samples(pipe.autoencoder, pair, "Sandal", num_samples=4, save_path=tmp_path / "s.png",

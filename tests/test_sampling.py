@@ -3,7 +3,14 @@ import torch
 
 from fmd_utils.denoiser import ConditionalLatentUNet, DenoiserConfig
 from fmd_utils.diffusion import LatentDiffusion
-from fmd_utils.sampling import ddim_sample, ddim_steps, ddim_timesteps, ddpm_sample, labels_tensor
+from fmd_utils.sampling import (
+    ddim_sample,
+    ddim_steps,
+    ddim_timesteps,
+    ddpm_sample,
+    guidance_at,
+    labels_tensor,
+)
 from fmd_utils.schedule import NoiseSchedule
 
 
@@ -76,6 +83,40 @@ def test_ddim_timesteps():
 def test_negative_guidance_is_rejected(diffusion):
     with pytest.raises(ValueError, match="guidance must be >= 0"):
         ddim_sample(diffusion, torch.tensor([0]), torch.Generator(), steps=2, guidance=-1.0)
+
+
+def test_guidance_interval_selects_where_guidance_applies(diffusion, monkeypatch):
+    """Inside the interval the sampler asks for w, outside for 1 (one conditional pass); the ends are inclusive."""
+    assert [guidance_at(t, 3.0, (20, 60)) for t in (19, 20, 60, 61)] == [1.0, 3.0, 3.0, 1.0]
+    assert guidance_at(99, 3.0, None) == 3.0
+    asked = []
+    original = diffusion.predict
+    monkeypatch.setattr(diffusion, "predict", lambda z, t, y, w: asked.append((int(t[0]), w)) or original(z, t, y, w))
+    list(ddim_steps(diffusion, torch.tensor([0, 1]), torch.Generator().manual_seed(0), steps=10, guidance=3.0,
+                    guidance_interval=(20, 60)))
+    assert asked == [(t, 3.0 if 20 <= t <= 60 else 1.0) for t in ddim_timesteps(100, 10)]
+    asked.clear()
+    ddpm_sample(diffusion, torch.tensor([0]), torch.Generator().manual_seed(0), guidance=2.0, guidance_interval=(0, 9))
+    assert [w for _, w in asked] == [1.0] * 90 + [2.0] * 10
+
+
+def test_guidance_interval_matches_plain_sampling_at_its_extremes(diffusion):
+    y = torch.tensor([0, 4, 9])
+    full = ddim_sample(diffusion, y, torch.Generator().manual_seed(3), steps=10, guidance=3.0)
+    covering = ddim_sample(diffusion, y, torch.Generator().manual_seed(3), steps=10, guidance=3.0,
+                           guidance_interval=(0, 99))
+    plain = ddim_sample(diffusion, y, torch.Generator().manual_seed(3), steps=10, guidance=1.0)
+    empty = ddim_sample(diffusion, y, torch.Generator().manual_seed(3), steps=10, guidance=3.0,
+                        guidance_interval=(50, 54))  # no DDIM-10 timestep lies in 50..54
+    torch.testing.assert_close(covering, full)
+    torch.testing.assert_close(empty, plain)
+    assert not torch.allclose(full, plain)
+
+
+@pytest.mark.parametrize("bad", [(60, 20), (0, 100), (-1, 5), (1.5, 3), (5,), "0,10"])
+def test_bad_guidance_interval_is_rejected(diffusion, bad):
+    with pytest.raises(ValueError, match=r"guidance_interval must be None .* 0 <= lo <= hi <= 99"):
+        ddim_sample(diffusion, torch.tensor([0]), torch.Generator(), steps=2, guidance=2.0, guidance_interval=bad)
 
 
 def test_a_perfect_denoiser_recovers_the_data(generator):

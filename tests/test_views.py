@@ -25,34 +25,35 @@ def pipe():
     torch.manual_seed(0)
     autoencoder = Autoencoder(AutoencoderConfig(channels=(8, 16), blocks=1)).eval()
     diffusion = LatentDiffusion(ConditionalLatentUNet(DenoiserConfig(widths=(32, 64), embed_dim=16)),
-                                NoiseSchedule("cosine", 100), "v").eval()
+                                NoiseSchedule("cosine", 1000), "v").eval()
     return LatentDiffusionPipeline(autoencoder, diffusion, LatentNormalizer(64))
 
 
 def test_reverse_trajectory_runs_from_noise_to_clean(pipe):
     traj = reverse_trajectory(pipe, "Dress", steps=10, seed=3)
-    assert traj.timesteps[0] == 99 and traj.timesteps[-1] == -1 and len(traj.timesteps) == 11
+    assert traj.timesteps[0] == 999 and traj.timesteps[-1] == -1 and len(traj.timesteps) == 11
     assert traj.images.shape == (11, 1, 28, 28) and traj.x0_images.shape == (11, 1, 28, 28)
     assert traj.noise_levels[0] > 0.99 and traj.noise_levels[-1] == 0.0
     again = reverse_trajectory(pipe, 3, steps=10, seed=3)
     assert torch.equal(traj.latents, again.latents)
-    # the final latent is what pipe.sample_latents returns for the same seed: one code path, not a replica
+    # the final latent is what pipe.sample_latents returns for the same seed (both with the default guidance and
+    # guidance interval): one code path, not a replica
     torch.testing.assert_close(pipe.normalizer.denormalize(traj.latents[-1:]),
-                               pipe.sample_latents(["Dress"], steps=10, guidance=2.0, seed=3))
+                               pipe.sample_latents(["Dress"], steps=10, seed=3))
 
 
 def test_forward_trajectory_noise_grows(pipe):
     image = torch.rand(1, 28, 28, generator=torch.Generator().manual_seed(0))
-    traj = forward_trajectory(pipe, image, [-1, 10, 50, 99])
+    traj = forward_trajectory(pipe, image, [-1, 100, 500, 999])
     assert traj.noise_levels == sorted(traj.noise_levels) and traj.noise_levels[0] == 0.0
     torch.testing.assert_close(traj.images[0:1], pipe.autoencoder(image[None]))
-    assert traj.labels()[0].startswith("clean") and "t = 99" in traj.labels()[-1]
+    assert traj.labels()[0].startswith("clean") and "t = 999" in traj.labels()[-1]
 
 
 def test_visualize_denoising_steps_labels_columns_from_noise_to_image(pipe):
     fig = visualize_denoising_steps(pipe, "Sandal", steps=10, n_columns=4)
     titles = [ax.get_title() for ax in fig.axes[:4]]
-    assert titles[0].startswith("t=99") and titles[-1] == "clean"
+    assert titles[0].startswith("t=999") and titles[-1] == "clean"
     matplotlib.pyplot.close(fig)
 
 
