@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from . import __version__
 from .classes import CLASS_NAMES, NUM_CLASSES
@@ -36,6 +35,7 @@ from .pipeline import (
     LatentDiffusionPipeline,
     load_pretrained,
 )
+from .progress import progress
 from .sampling import check_guidance_interval
 
 GUIDANCE_SWEEP = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
@@ -201,11 +201,11 @@ def evaluate(args: argparse.Namespace) -> dict:
         sweep = evaluator if args.sweep_samples == args.samples else Evaluator(pipe, args.sweep_samples, args.seed)
         results["sweep_floor"] = sweep.floor
         results["guidance_sweep"] = [sweep.generated(args.steps, gw, gi)
-                                     for gw in tqdm(GUIDANCE_SWEEP, desc="guidance")
+                                     for gw in progress(GUIDANCE_SWEEP, desc="guidance")
                                      for gi in dict.fromkeys([interval if gw != 1 else None, None])]  # w = 1: same
         results["interval_sweep"] = [sweep.generated(args.steps, w, gi)
-                                     for gi in tqdm(dict.fromkeys([interval, *INTERVAL_SWEEP]), desc="intervals")]
-        results["step_sweep"] = [sweep.generated(s, w, interval) for s in tqdm(STEP_SWEEP, desc="steps")]
+                                     for gi in progress(dict.fromkeys([interval, *INTERVAL_SWEEP]), desc="intervals")]
+        results["step_sweep"] = [sweep.generated(s, w, interval) for s in progress(STEP_SWEEP, desc="steps")]
         results["step_sweep"].append(sweep.generated(0, w, interval, sampler="ddpm"))
     results["evaluation_seconds"] = time.perf_counter() - started
     return results

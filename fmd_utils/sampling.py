@@ -39,9 +39,9 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import torch
-from tqdm.auto import tqdm
 
 from .diffusion import LatentDiffusion
+from .progress import progress as progress_bar
 
 
 class SamplerStep(NamedTuple):
@@ -116,7 +116,7 @@ def ddpm_steps(
     _check(diffusion, y, guidance, guidance_interval)
     s, device = diffusion.schedule, y.device
     z = initial_noise(len(y), diffusion.latent_dim, generator, device) if z is None else z
-    for t in tqdm(range(diffusion.num_steps - 1, -1, -1), desc="DDPM", disable=not progress, leave=False):
+    for t in progress_bar(range(diffusion.num_steps - 1, -1, -1), progress, desc="DDPM", leave=False):
         t_batch = torch.full((len(y),), t, dtype=torch.long, device=device)
         _, z0_hat = diffusion.predict(z, t_batch, y, guidance_at(t, guidance, guidance_interval))
         mean = s.posterior_mean(z0_hat, z, t_batch)  # μ̃_t(z_t, ẑ_0)
@@ -152,7 +152,7 @@ def ddim_steps(
     alpha_bar, device = diffusion.schedule.alpha_bar, y.device
     taus = ddim_timesteps(diffusion.num_steps, steps, timesteps_from)
     z = initial_noise(len(y), diffusion.latent_dim, generator, device) if z is None else z
-    for i, t in enumerate(tqdm(taus, desc=f"DDIM-{steps}", disable=not progress, leave=False)):
+    for i, t in enumerate(progress_bar(taus, progress, desc=f"DDIM-{steps}", leave=False)):
         t_batch = torch.full((len(y),), t, dtype=torch.long, device=device)
         eps, z0_hat = diffusion.predict(z, t_batch, y, guidance_at(t, guidance, guidance_interval))
         a_t = alpha_bar[t]

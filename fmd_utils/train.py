@@ -37,6 +37,7 @@ from .device import resolve_device
 from .diffusion import LatentDiffusion
 from .metrics import psnr
 from .normalizer import LatentNormalizer
+from .progress import progress
 from .schedule import NoiseSchedule
 
 STAGES = ("autoencoder", "diffusion", "classifier")
@@ -130,7 +131,7 @@ def fit(
             return history
         model.train()
         start, total, count = time.perf_counter(), 0.0, 0
-        bar = tqdm(make_batches(), total=steps_per_epoch, desc=f"{name} {epoch}/{epochs}", leave=False)
+        bar = progress(make_batches(), total=steps_per_epoch, desc=f"{name} {epoch}/{epochs}", leave=False)
         for batch in bar:
             loss = train_step(batch)
             optimizer.zero_grad(set_to_none=True)

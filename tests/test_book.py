@@ -56,6 +56,8 @@ def test_no_remote_scripts_or_stylesheets_and_pages_are_light():
         assert not remote, f"{page}: remote resources {remote[:3]}"
         size = (HTML / f"{page}.html").stat().st_size
         assert size <= 5_000_000, f"{page}.html is {size / 1e6:.1f} MB"
+        # progress bars are widgets in a kernel; in a static page they would be empty placeholders with no state
+        assert "application/vnd.jupyter.widget-view+json" not in html, f"{page}: widget views without state"
 
 
 @pytest.mark.parametrize("page_name", list(PAGES))
