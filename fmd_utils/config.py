@@ -15,7 +15,7 @@ class AutoencoderTraining:
     model: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     epochs: int = 6
     batch_size: int = 128
-    lr: float = 3e-3
+    lr: float = 6e-3  # peak of the one-cycle schedule; 3e-3 gave 23.09 dB validation PSNR after 6 epochs, 6e-3 23.35
     weight_decay: float = 1e-4
 
 
