@@ -37,6 +37,7 @@ from .pipeline import (
 )
 from .progress import progress
 from .sampling import check_guidance_interval
+from .sampling import interval_label as _interval
 
 GUIDANCE_SWEEP = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
 STEP_SWEEP = (10, 25, 50, 100)
@@ -170,6 +171,7 @@ def machine() -> dict:
 
 def evaluate(args: argparse.Namespace) -> dict:
     pipe = load_pretrained(args.checkpoints, device=args.device, with_classifier=True)
+    check_guidance_interval(args.guidance_interval, pipe.diffusion.num_steps)  # fail before the long measurements
     started = time.perf_counter()
     results: dict = {
         "date": _dt.date.today().isoformat(), "machine": machine(), "fmd_utils": __version__,
@@ -184,7 +186,6 @@ def evaluate(args: argparse.Namespace) -> dict:
     results["reconstruction"] = reconstruction_metrics(pipe, evaluator)
     results["floor"] = evaluator.floor
     w, interval = args.guidance, args.guidance_interval
-    check_guidance_interval(interval, pipe.diffusion.num_steps)
     main = evaluator.generated(args.steps, w, interval, keep_images=True)
     predicted = main.pop("_predicted")
     main.pop("_images")
@@ -221,10 +222,6 @@ def _training_summary(model) -> dict:
 # --------------------------------------------------------------------------------------------------- report
 def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
-
-
-def _interval(interval: list[int] | None) -> str:
-    return "every step" if interval is None else f"t ∈ [{interval[0]}, {interval[1]}]"
 
 
 def render_markdown(r: dict) -> str:

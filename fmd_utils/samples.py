@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib
 
 from .pipeline import DEFAULT_GUIDANCE, DEFAULT_GUIDANCE_INTERVAL, DEFAULT_STEPS, load_pretrained
+from .sampling import interval_label
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,9 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = [c for c in range(10) for _ in range(args.per_class)]
     images = pipe.generate(labels, steps=args.steps, guidance=args.guidance, seed=args.seed)
     seconds = time.perf_counter() - start
-    lo, hi = DEFAULT_GUIDANCE_INTERVAL or (0, pipe.diffusion.num_steps - 1)
     fig = class_grid(images, args.per_class, title=f"Generated: DDIM-{args.steps}, guidance {args.guidance:g} "
-                     f"for {lo} ≤ t ≤ {hi}, seed {args.seed}")
+                     f"on {interval_label(DEFAULT_GUIDANCE_INTERVAL)}, seed {args.seed}")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "samples_grid.png"
     fig.savefig(path, dpi=100)

@@ -77,6 +77,11 @@ def check_guidance_interval(interval: tuple[int, int] | None, num_steps: int) ->
                          f"0 <= lo <= hi <= {num_steps - 1}, got {interval!r}")
 
 
+def interval_label(interval: tuple[int, int] | list[int] | None) -> str:
+    """Where guidance applies, for titles and tables: "every step" or "t ∈ [lo, hi]"."""
+    return "every step" if interval is None else f"t ∈ [{interval[0]}, {interval[1]}]"
+
+
 def guidance_at(t: int, guidance: float, interval: tuple[int, int] | None) -> float:
     """w_t: ``guidance`` when t lies in ``interval`` (or there is none), else 1 (conditional only, one pass)."""
     if interval is None or interval[0] <= t <= interval[1]:
