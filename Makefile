@@ -48,8 +48,11 @@ notebooks/%.ipynb: notebooks/%.md | $(STAMP)
 
 notebooks: $(NOTEBOOKS_IPYNB) ## generate the .ipynb files from the MyST sources (jupytext)
 
-lab: setup notebooks ## open the notebooks in JupyterLab
-	$(VENV)/bin/jupyter lab notebooks/
+# JupyterLab listens on this machine only, with a fresh login token (printed in the URL); as root it needs
+# --allow-root, and this Makefile runs as root when it installs with apt-get.
+LAB_FLAGS := --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root,)
+lab: setup notebooks ## open the notebooks in JupyterLab (localhost, with a token)
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
 
 # ----------------------------------------------------------------------------------------------- book
 # jupyter-cache re-runs a notebook when its code cells change, and Sphinx re-reads a page when its source changes;
@@ -65,9 +68,7 @@ book: setup book/_build/.inputs-stamp ## build the static book (offline) into bo
 	@echo "Book built: open book/_build/html/index.html"
 
 # ----------------------------------------------------------------------------------------------- tests
-test: setup notebooks ## run the test suite: unit tests, then every notebook executed by nbval
-	$(PY) -m pytest tests -m "not book"
-	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider notebooks/
+test: test-unit test-notebooks ## run the test suite: unit tests, then every notebook executed by nbval
 
 test-unit: setup ## unit tests only
 	$(PY) -m pytest tests -m "not book"

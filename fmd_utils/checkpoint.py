@@ -1,23 +1,38 @@
-"""Checkpoints: written atomically, loaded with ``weights_only=True``, validated with errors that say what to do.
+"""Checkpoints: written atomically, loaded with ``weights_only=True``, validated with errors that say what to do, and
+turned back into models by one loader, :func:`load_model`.
 
 A checkpoint is a plain dict (tensors, strings, numbers, lists) so ``torch.load(..., weights_only=True)`` can read it
 without running pickled code::
 
-    {"format": "fmd-checkpoint", "format_version": 1, "kind": "autoencoder" | "diffusion" | "classifier",
-     "config": {...}, "state_dict": {...}, "metadata": {...}, "extra": {...}}
+    {"format": "fmd-checkpoint", "format_version": 2, "kind": "autoencoder" | "diffusion" | "classifier",
+     "config": {...}, "state_dict": {...}, "metadata": {...}}
+
+A diffusion checkpoint's state dict is the whole :class:`~fmd_utils.diffusion.LatentDiffusion` (denoiser and latent
+normaliser); its config holds the schedule, the prediction type and the tuned sampling settings.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+
+from .autoencoder import Autoencoder, AutoencoderConfig
+from .classifier import ClassifierConfig, FashionClassifier
+from .denoiser import ConditionalLatentUNet, DenoiserConfig
+from .device import resolve_device
+from .diffusion import LatentDiffusion
+from .schedule import NoiseSchedule
+from .settings import SamplingSettings
 
 FORMAT = "fmd-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 KINDS = ("autoencoder", "diffusion", "classifier")
 FIX = (
     "Re-create it with `make train` (or `python -m fmd_utils.train all`), "
@@ -29,10 +44,18 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, of the wrong kind, or does not fit the model it is loaded into."""
 
 
+def default_checkpoint_dir() -> Path:
+    """``$FMD_CHECKPOINT_DIR`` if set, else the repository's ``checkpoints/`` folder (the shipped models)."""
+    return Path(os.environ.get("FMD_CHECKPOINT_DIR", Path(__file__).resolve().parents[1] / "checkpoints"))
+
+
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+    """``torch.save`` to a temporary file in the same folder, then rename: a crash never leaves half a file, and
+    temporary files that a killed earlier save of the same file left behind are removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for orphan in path.parent.glob(f".{path.name}.*.tmp"):
+        orphan.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -53,7 +76,6 @@ def save_checkpoint(
     config: dict,
     state_dict: dict,
     metadata: dict | None = None,
-    extra: dict | None = None,
 ) -> Path:
     """Write a model checkpoint (see the module docstring for the layout)."""
     if kind not in KINDS:
@@ -65,7 +87,6 @@ def save_checkpoint(
         "config": config,
         "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
         "metadata": metadata or {},
-        "extra": extra or {},
     }
     return atomic_torch_save(payload, path)
 
@@ -116,10 +137,47 @@ def load_state(module: torch.nn.Module, state_dict: dict, path: str | os.PathLik
 def state_fingerprint(state_dict: dict) -> str:
     """sha256 over a state dict's tensors (sorted by name): ties a denoiser to the exact autoencoder it was
     trained on, so a mismatched pair is caught at load time instead of producing noise."""
-    import hashlib
-
     digest = hashlib.sha256()
     for name in sorted(state_dict):
         digest.update(name.encode())
         digest.update(state_dict[name].detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------- models
+def _build_autoencoder(config: dict, path: Path) -> Autoencoder:
+    return Autoencoder(build_config(AutoencoderConfig, config, path))
+
+
+def _build_classifier(config: dict, path: Path) -> FashionClassifier:
+    return FashionClassifier(build_config(ClassifierConfig, config, path))
+
+
+def _build_diffusion(config: dict, path: Path) -> LatentDiffusion:
+    try:
+        return LatentDiffusion(
+            ConditionalLatentUNet(build_config(DenoiserConfig, config["denoiser"], path)),
+            NoiseSchedule(config["schedule"], config["num_steps"]),
+            config["prediction"],
+            sampling=SamplingSettings.from_dict(config["sampling"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: incomplete or incompatible diffusion config ({error}). {FIX}") from error
+
+
+BUILDERS: dict[str, Callable[[dict, Path], nn.Module]] = {
+    "autoencoder": _build_autoencoder, "diffusion": _build_diffusion, "classifier": _build_classifier,
+}
+
+
+def load_model(kind: str, path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> nn.Module:
+    """The model stored in a ``kind`` checkpoint (default: ``<default_checkpoint_dir()>/<kind>.pt``), in eval mode on
+    ``device``, with the checkpoint's metadata (training history, versions, fingerprints) as ``.metadata``."""
+    if kind not in BUILDERS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    path = Path(path) if path else default_checkpoint_dir() / f"{kind}.pt"
+    payload = load_checkpoint(path, kind)
+    model = BUILDERS[kind](payload["config"], path)
+    load_state(model, payload["state_dict"], path)
+    model.metadata = payload["metadata"]
+    return model.to(resolve_device(device)).eval()

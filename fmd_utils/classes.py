@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Sequence
+
+import torch
 
 CLASS_NAMES: tuple[str, ...] = (
     "T-shirt/top",
@@ -69,6 +72,29 @@ def class_index(target: int | str) -> int:
 def class_name(target: int | str) -> str:
     """Canonical name of a class given by index or (forgiving) name."""
     return CLASS_NAMES[class_index(target)]
+
+
+def class_labels(classes: int | str | Sequence[int | str] | torch.Tensor,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """The labels to sample: one class (a name or an index) or several (a list, or a 1-D integer tensor) → a long
+    tensor of indices 0-9 on ``device``. The null class (10) is not a label: unconditional sampling is guidance 0.
+    Raises a ValueError saying what was wrong and what is accepted."""
+    if isinstance(classes, str | int) or (isinstance(classes, torch.Tensor) and classes.ndim == 0):
+        classes = [classes.item() if isinstance(classes, torch.Tensor) else classes]  # a bare class: one sample
+    if isinstance(classes, torch.Tensor):
+        if classes.ndim != 1 or torch.is_floating_point(classes) or classes.dtype == torch.bool:
+            raise ValueError(f"class labels as a tensor must be 1-D integers, got shape {tuple(classes.shape)} "
+                             f"and dtype {classes.dtype}")
+        bad = classes[(classes < 0) | (classes >= NUM_CLASSES)]
+        if len(bad):
+            raise ValueError(f"Class index {int(bad[0])} is out of range 0-{NUM_CLASSES - 1} (for unconditional "
+                             f"samples use guidance=0). Valid classes: {_valid_list()}.")
+        labels = classes.long()
+    else:
+        labels = torch.tensor([class_index(c) for c in classes], dtype=torch.long)
+    if len(labels) == 0:
+        raise ValueError("no classes given: pass one class or a list of them, e.g. ['Dress', 'Sandal']")
+    return labels.to(device)
 
 
 def _valid_list() -> str:

@@ -13,6 +13,7 @@ corrupt file fails loudly instead of training on garbage. Decoded arrays are cac
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -161,6 +162,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             f"{LABEL_MAGIC:#010x} (labels). {_refetch()}"
         )
     ndim = magic & 0xFF
+    if len(raw) < 4 + 4 * ndim:
+        raise CorruptDataError(f"{path} is only {len(raw)} bytes: too short for its {ndim}-dimension idx header. "
+                               f"{_refetch()}")
     dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     payload = memoryview(raw)[4 + 4 * ndim :]
     if len(payload) != int(np.prod(dims)):
@@ -175,17 +179,25 @@ def _refetch() -> str:
     return "Re-install or re-download the file (see the three options in the README's Data section)."
 
 
+def _check_split(images: np.ndarray, labels: np.ndarray, split: str, image_source: Path,
+                 label_source: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Raise a CorruptDataError unless these are the N images (uint8, 28×28) and N labels (0..9) of ``split``."""
+    expected = SPLIT_SIZES[split]
+    if images.dtype != np.uint8 or images.shape != (expected, 28, 28):
+        raise CorruptDataError(f"{image_source}: expected uint8 images of shape ({expected}, 28, 28), got "
+                               f"{images.dtype} {images.shape}.")
+    if labels.shape != (expected,) or not np.issubdtype(labels.dtype, np.integer):
+        raise CorruptDataError(f"{label_source}: expected {expected} integer labels, got {labels.dtype} "
+                               f"{labels.shape}.")
+    if labels.min() < 0 or labels.max() >= NUM_CLASSES:
+        raise CorruptDataError(f"{label_source}: labels span {labels.min()}..{labels.max()}, outside "
+                               f"0..{NUM_CLASSES - 1}.")
+    return images, labels.astype(np.int64)
+
+
 def _decode_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     image_path, label_path = (_idx_path(folder, stem) for stem in SPLIT_FILES[split])
-    images, labels = read_idx(image_path), read_idx(label_path)
-    expected = SPLIT_SIZES[split]
-    if images.shape != (expected, 28, 28):
-        raise CorruptDataError(f"{image_path}: expected images of shape ({expected}, 28, 28), got {images.shape}.")
-    if labels.shape != (expected,):
-        raise CorruptDataError(f"{label_path}: expected {expected} labels, got shape {labels.shape}.")
-    if labels.max() >= NUM_CLASSES:
-        raise CorruptDataError(f"{label_path}: label {labels.max()} is outside 0..{NUM_CLASSES - 1}.")
-    return images, labels.astype(np.int64)
+    return _check_split(read_idx(image_path), read_idx(label_path), split, image_path, label_path)
 
 
 def _disk_cache_key(folder: Path, split: str) -> str:
@@ -199,20 +211,31 @@ def _disk_cache_key(folder: Path, split: str) -> str:
 
 def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
-        np.savez(handle, **arrays)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as handle:
+        try:
+            np.savez(handle, **arrays)
+        except BaseException:
+            Path(handle.name).unlink(missing_ok=True)
+            raise
     os.replace(handle.name, path)
+
+
+def _read_cache(cache_file: Path, split: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cached arrays if the file is intact and holds a valid split; None (and the file removed) otherwise."""
+    try:
+        with np.load(cache_file, allow_pickle=False) as stored:
+            return _check_split(stored["images"], stored["labels"], split, cache_file, cache_file)
+    except Exception:  # noqa: BLE001 - truncated, empty, not a zip, wrong arrays: all mean "rebuild it"
+        with contextlib.suppress(OSError):
+            cache_file.unlink(missing_ok=True)
+        return None
 
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     cache_file = _cache_root() / f"fashion-mnist-{split}-{_disk_cache_key(folder, split)}.npz"
-    if cache_file.is_file():
-        try:
-            with np.load(cache_file) as stored:
-                return stored["images"], stored["labels"]
-        except (OSError, ValueError, KeyError):
-            cache_file.unlink(missing_ok=True)  # a damaged cache is rebuilt from the idx files
+    if cache_file.is_file() and (cached := _read_cache(cache_file, split)) is not None:
+        return cached
     images, labels = _decode_split(folder, split)
     try:
         _atomic_save_npz(cache_file, images=images, labels=labels)

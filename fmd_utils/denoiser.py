@@ -155,6 +155,14 @@ class ConditionalLatentUNet(nn.Module):
         return self.class_embedding.null_class
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h, skips, emb, index = self._down(z, t, y)
+        h = self.mid_out(self.mid_attention(h), emb, index)
+        for block in self.up:
+            h = block(torch.cat([h, skips.pop()], dim=1), emb, index)
+        return self.output(h)
+
+    def _down(self, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor):
+        """The way down to the bottleneck: (h entering the attention, the skips, the conditions and their index)."""
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"denoiser expects latents of shape (N, {self.config.latent_dim}), got {tuple(z.shape)}")
         if t.shape != (z.shape[0],) or y.shape != (z.shape[0],):
@@ -167,10 +175,13 @@ class ConditionalLatentUNet(nn.Module):
         for block in self.down:
             h = block(h, emb, index)
             skips.append(h)
-        h = self.mid_out(self.mid_attention(self.mid_in(h, emb, index)), emb, index)
-        for block in self.up:
-            h = block(torch.cat([h, skips.pop()], dim=1), emb, index)
-        return self.output(h)
+        return self.mid_in(h, emb, index), skips, emb, index
+
+    @torch.no_grad()
+    def bottleneck_attention(self, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(N, K, K) attention weights (averaged over heads) of the bottleneck tokens, for inputs z_t, t, y."""
+        h, *_ = self._down(z, t, y)
+        return self.mid_attention.attention_weights(h)
 
     def conditions(self, t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """e = MLP(PE(t)) + E[y] for each distinct (t, y) pair in the batch, shape (P, E), and the index (N,) of

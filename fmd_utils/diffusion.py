@@ -1,23 +1,28 @@
-r"""Latent diffusion: the training objective and the (guided) predictions the samplers need.
+r"""Latent diffusion: the model's own coordinates, the training objective and the (guided) predictions.
 
-Training (Ho et al., 2020), with label dropout for classifier-free guidance (Ho & Salimans, 2022):
+**Coordinates.** The denoiser works on *standardised* latents :math:`\tilde z = (z - \mu)/\sigma` (see
+:mod:`fmd_utils.normalizer`); the :class:`LatentDiffusion` owns that normaliser as a submodule, saved in its state
+dict, and applies it at its edges. Every public function takes and returns *raw* autoencoder latents;
+:meth:`LatentDiffusion.predict` and the sampler's update rules in between work on standardised ones.
+
+**Training** (Ho et al., 2020), with label dropout for classifier-free guidance (Ho & Salimans, 2022):
 
 .. math::
     t \sim \mathcal{U}\{0,\ldots,T-1\},\ \varepsilon \sim \mathcal{N}(0, I),\
-    z_t = \sqrt{\bar\alpha_t}\,z_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon,\
+    z_t = \sqrt{\bar\alpha_t}\,\tilde z_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon,\
     y' = \begin{cases}\varnothing & \text{with prob. } p_\text{uncond}\\ y & \text{otherwise}\end{cases},\qquad
-    \mathcal{L} = \lVert \varepsilon - \varepsilon_\theta(z_t, t, y') \rVert^2
+    \mathcal{L} = \lVert \text{target} - f_\theta(z_t, t, y') \rVert^2
 
-(or the v-target :math:`v = \sqrt{\bar\alpha_t}\varepsilon - \sqrt{1-\bar\alpha_t}z_0` with ``prediction="v"``).
+with target ε (``prediction="eps"``) or :math:`v = \sqrt{\bar\alpha_t}\varepsilon - \sqrt{1-\bar\alpha_t}\tilde z_0`
+(``prediction="v"``, Salimans & Ho, 2022).
 
-Classifier-free guidance mixes the conditional and unconditional predictions with a scale w:
+**Guidance** mixes the conditional and unconditional predictions with a weight w:
 
 .. math::
-    \tilde\varepsilon = \varepsilon_\theta(z_t, t, \varnothing) + w\,\big(\varepsilon_\theta(z_t, t, y)
-    - \varepsilon_\theta(z_t, t, \varnothing)\big)
+    \tilde f = f_\theta(z_t, t, \varnothing) + w\,\big(f_\theta(z_t, t, y) - f_\theta(z_t, t, \varnothing)\big)
 
 so w = 0 is the unconditional model, w = 1 the plain conditional one, and w > 1 pushes samples towards what makes
-them recognisably "their" class.
+them recognisably "their" class. The mix is linear, so it is the same whether f predicts ε or v.
 """
 
 from __future__ import annotations
@@ -26,19 +31,24 @@ import torch
 from torch import nn
 
 from .denoiser import ConditionalLatentUNet, DenoiserConfig
+from .normalizer import LatentNormalizer
 from .schedule import NoiseSchedule
+from .settings import SamplingSettings
 
 PREDICTIONS = ("eps", "v")
 
 
 class LatentDiffusion(nn.Module):
-    """A denoiser, its noise schedule and what it predicts, in one module that moves with ``.to(device)``."""
+    """A denoiser, its noise schedule, what it predicts, the latent normaliser and the sampling settings it was
+    tuned for, in one module that moves with ``.to(device)``."""
 
     def __init__(
         self,
         denoiser: ConditionalLatentUNet | None = None,
         schedule: NoiseSchedule | None = None,
         prediction: str = "eps",
+        normalizer: LatentNormalizer | None = None,
+        sampling: SamplingSettings | None = None,
     ) -> None:
         super().__init__()
         if prediction not in PREDICTIONS:
@@ -46,6 +56,8 @@ class LatentDiffusion(nn.Module):
         self.denoiser = denoiser or ConditionalLatentUNet(DenoiserConfig())
         self.schedule = schedule or NoiseSchedule()
         self.prediction = prediction
+        self.normalizer = normalizer or LatentNormalizer(self.latent_dim)
+        self.sampling = (sampling or SamplingSettings()).validate(self.num_steps)
 
     @property
     def num_steps(self) -> int:
@@ -59,32 +71,47 @@ class LatentDiffusion(nn.Module):
     def latent_dim(self) -> int:
         return self.denoiser.config.latent_dim
 
+    @property
+    def device(self) -> torch.device:
+        return self.normalizer.mean.device
+
+    # ------------------------------------------------------------------------------------------- training
     def loss(
         self, z0: torch.Tensor, y: torch.Tensor, generator: torch.Generator, p_uncond: float = 0.0
     ) -> torch.Tensor:
-        """Mean squared error of the noise (or v) prediction on a batch of clean latents ``z0`` with labels ``y``.
-
-        All randomness (t, ε, which labels are dropped) comes from ``generator``, which must live on z0's device.
-        """
+        """Mean squared error of the prediction on a batch of raw latents ``z0`` with labels ``y``, at random t, ε
+        and label dropout, all drawn from ``generator`` (which must live on z0's device)."""
         n = z0.shape[0]
         t = torch.randint(0, self.num_steps, (n,), generator=generator, device=z0.device)  # t ~ U{0..T-1}
         noise = torch.randn(z0.shape, generator=generator, device=z0.device)  # ε ~ N(0, I)
-        z_t = self.schedule.q_sample(z0, t, noise)  # z_t = √ᾱ_t z0 + √(1−ᾱ_t) ε
-        drop = torch.rand(n, generator=generator, device=z0.device) < p_uncond
-        y = torch.where(drop, torch.full_like(y, self.null_class), y)  # y' = ∅ with prob. p_uncond
-        target = noise if self.prediction == "eps" else self.schedule.velocity(z0, t, noise)
-        return nn.functional.mse_loss(self.denoiser(z_t, t, y), target)  # ‖target − model(z_t, t, y')‖²
+        drop = torch.rand(n, generator=generator, device=z0.device) < p_uncond  # y' = ∅ with prob. p_uncond
+        return self.loss_at(z0, y, t, noise, drop)
 
+    def loss_at(
+        self, z0: torch.Tensor, y: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
+        drop: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The same loss at given timesteps ``t``, noise ``noise`` and dropped labels ``drop`` (bool, optional)."""
+        z0 = self.normalizer.normalize(z0)  # z̃_0 = (z_0 − μ)/σ
+        z_t = self.schedule.q_sample(z0, t, noise)  # z_t = √ᾱ_t z̃_0 + √(1−ᾱ_t) ε
+        if drop is not None:
+            y = torch.where(drop, torch.full_like(y, self.null_class), y)  # y' = ∅ where dropped
+        target = self.target(z0, t, noise)
+        return nn.functional.mse_loss(self.denoiser(z_t, t, y), target)  # ‖target − f_θ(z_t, t, y')‖²
+
+    def target(self, z0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """What the network learns to output for standardised ``z0`` noised with ``noise`` at ``t``: ε or v."""
+        return noise if self.prediction == "eps" else self.schedule.velocity(z0, t, noise)
+
+    # ------------------------------------------------------------------------------------------- sampling
     def predict(
         self, z_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor, guidance: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Guided (ε̂, ẑ_0) for noisy latents ``z_t`` at timesteps ``t`` and classes ``y``.
+        """Guided (ε̂, ẑ_0) for standardised noisy latents ``z_t`` at timesteps ``t`` and classes ``y``.
 
         guidance = 1 needs only the conditional pass, guidance = 0 only the unconditional one; otherwise both run
-        in a single batch.
+        in a single batch. Samplers validate ``guidance`` (:class:`~fmd_utils.settings.SamplingSettings`).
         """
-        if guidance < 0:
-            raise ValueError(f"guidance must be >= 0 (0 = unconditional, 1 = conditional), got {guidance}")
         null = torch.full_like(y, self.null_class)
         if guidance == 1.0:
             out = self.denoiser(z_t, t, y)
@@ -93,13 +120,20 @@ class LatentDiffusion(nn.Module):
         else:
             both = self.denoiser(torch.cat([z_t, z_t]), torch.cat([t, t]), torch.cat([y, null]))
             cond, uncond = both.chunk(2)
-            out = uncond + guidance * (cond - uncond)  # ε̃ = ε(∅) + w (ε(y) − ε(∅)); linear, so valid for v too
-        return self._to_eps_x0(z_t, t, out)
+            out = uncond + guidance * (cond - uncond)  # f̃ = f(∅) + w (f(y) − f(∅))
+        return self.eps_and_x0(z_t, t, out)
 
-    def _to_eps_x0(self, z_t: torch.Tensor, t: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def eps_and_x0(self, z_t: torch.Tensor, t: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ε̂, ẑ_0) from the network's output ``out`` (ε̂ or v̂) at ``z_t``, t: the one place the two
+        parameterisations are converted."""
         s = self.schedule
         if self.prediction == "eps":
-            return out, s.predict_x0(z_t, t, out)
-        # v-parameterisation: x0 = √ᾱ z_t − √(1−ᾱ) v,  ε = √(1−ᾱ) z_t + √ᾱ v
+            return out, s.predict_x0(z_t, t, out)  # ẑ_0 = (z_t − √(1−ᾱ) ε̂)/√ᾱ
         a, b = s.gather("sqrt_alpha_bar", t, z_t), s.gather("sqrt_one_minus_alpha_bar", t, z_t)
-        return b * z_t + a * out, a * z_t - b * out
+        return b * z_t + a * out, a * z_t - b * out  # ε̂ = √(1−ᾱ) z_t + √ᾱ v̂,  ẑ_0 = √ᾱ z_t − √(1−ᾱ) v̂
+
+    def add_noise(self, z0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The forward process for raw latents: standardise, jump to step t, and return the raw-coordinate z_t
+        (what the decoder can show)."""
+        z_t = self.schedule.q_sample(self.normalizer.normalize(z0), t, noise)
+        return self.normalizer.denormalize(z_t)

@@ -57,6 +57,13 @@ def kernel_distance(
     return float(np.mean(values)), float(np.std(values))
 
 
+def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of ``predicted`` class indices equal to ``labels``."""
+    if predicted.shape != labels.shape:
+        raise ValueError(f"predicted {tuple(predicted.shape)} and labels {tuple(labels.shape)} must match")
+    return (predicted.cpu() == labels.cpu()).float().mean().item()
+
+
 def psnr(mse: float, peak: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB: 10 log10(peak² / MSE)."""
     return float(10 * np.log10(peak**2 / mse))

@@ -6,7 +6,9 @@ have arbitrary per-coordinate scales, so we standardise each coordinate with tra
 .. math::
     \tilde z = (z - \mu) / \sigma, \qquad z = \tilde z\,\sigma + \mu
 
-and store μ and σ with the diffusion checkpoint, since they belong to the pair (autoencoder, denoiser).
+μ and σ belong to the pair (autoencoder, denoiser), so the normaliser is a submodule of
+:class:`~fmd_utils.diffusion.LatentDiffusion`, saved in its state dict and applied at its edges: callers only ever
+see raw latents.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
     >>> pipe = load_pretrained()                      # shipped checkpoints, CPU unless told otherwise
     >>> x = pipe.generate(["Dress", 3, "sandal"], steps=50, guidance=3.0, seed=0)   # (3, 1, 28, 28) in [0, 1]
 
-Generation = sample a standardised latent with the diffusion model, undo the standardisation, decode.
+Generation = sample raw latents with the diffusion model (:func:`fmd_utils.sampling.sample`), decode them.
+Sampling settings left out are the ones stored with the diffusion checkpoint (``pipe.diffusion.sampling``).
 """
 
 from __future__ import annotations
@@ -16,224 +17,158 @@ from pathlib import Path
 
 import torch
 
-from .autoencoder import Autoencoder, AutoencoderConfig
-from .checkpoint import CheckpointError, build_config, load_checkpoint, load_state, state_fingerprint
-from .classes import CLASS_NAMES, class_index
-from .classifier import ClassifierConfig, FashionClassifier
-from .denoiser import ConditionalLatentUNet, DenoiserConfig
+from .autoencoder import Autoencoder
+from .batching import map_batches
+from .checkpoint import CheckpointError, default_checkpoint_dir, load_model, state_fingerprint
+from .classes import NUM_CLASSES, class_index
+from .classifier import FashionClassifier
 from .device import resolve_device
 from .diffusion import LatentDiffusion
-from .normalizer import LatentNormalizer
-from .sampling import ddim_sample, ddpm_sample, labels_tensor
-from .schedule import NoiseSchedule
+from .sampling import sample
+from .settings import SamplingSettings
 
-# Defaults chosen by measurement (README, "Results"): w = 4 applied for 100 <= t <= 799 only (timesteps of the
-# shipped T = 1000 schedule; a model with another T needs its own interval, or None to guide every step). Against
-# guidance on every step it gives the best FID of the sweep at 97 % accuracy, with 30 % fewer network passes.
-DEFAULT_GUIDANCE = 4.0
-DEFAULT_GUIDANCE_INTERVAL: tuple[int, int] | None = (100, 799)
-DEFAULT_STEPS = 50
-
-
-def default_checkpoint_dir() -> Path:
-    """``$FMD_CHECKPOINT_DIR`` if set, else the repository's ``checkpoints/`` folder (the shipped models)."""
-    return Path(os.environ.get("FMD_CHECKPOINT_DIR", Path(__file__).resolve().parents[1] / "checkpoints"))
+Classes = int | str | Sequence[int | str] | torch.Tensor
 
 
 def load_autoencoder(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Autoencoder:
-    path = Path(path) if path else default_checkpoint_dir() / "autoencoder.pt"
-    payload = load_checkpoint(path, "autoencoder")
-    model = Autoencoder(build_config(AutoencoderConfig, payload["config"], path))
-    load_state(model, payload["state_dict"], path)
-    model.metadata = payload["metadata"]
-    return model.to(resolve_device(device)).eval()
+    """The autoencoder in ``path`` (default: the shipped ``checkpoints/autoencoder.pt``)."""
+    return load_model("autoencoder", path, device)
+
+
+def load_diffusion(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> LatentDiffusion:
+    """The (EMA) diffusion model in ``path``, with its latent normaliser and its tuned sampling settings."""
+    return load_model("diffusion", path, device)
 
 
 def load_classifier(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> FashionClassifier:
-    path = Path(path) if path else default_checkpoint_dir() / "classifier.pt"
-    payload = load_checkpoint(path, "classifier")
-    model = FashionClassifier(build_config(ClassifierConfig, payload["config"], path))
-    load_state(model, payload["state_dict"], path)
-    model.metadata = payload["metadata"]
-    return model.to(resolve_device(device)).eval()
-
-
-def load_diffusion(
-    path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
-) -> tuple[LatentDiffusion, LatentNormalizer]:
-    """The (EMA) diffusion model and the latent normalizer stored with it."""
-    path = Path(path) if path else default_checkpoint_dir() / "diffusion.pt"
-    payload = load_checkpoint(path, "diffusion")
-    config = payload["config"]
-    try:
-        denoiser = ConditionalLatentUNet(build_config(DenoiserConfig, config["denoiser"], path))
-        schedule = NoiseSchedule(config["schedule"], config["num_steps"])
-        diffusion = LatentDiffusion(denoiser, schedule, config["prediction"])
-        normalizer = LatentNormalizer(denoiser.config.latent_dim)
-        normalizer.mean.copy_(payload["extra"]["latent_mean"])
-        normalizer.std.copy_(payload["extra"]["latent_std"])
-    except (KeyError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: incomplete or incompatible diffusion checkpoint ({error}). "
-                              "Re-create it with `make train`.") from error
-    load_state(denoiser, payload["state_dict"], path)
-    diffusion.metadata = payload["metadata"]
-    device = resolve_device(device)
-    return diffusion.to(device).eval(), normalizer.to(device)
+    """The judge used by the evaluation (default: the shipped ``checkpoints/classifier.pt``)."""
+    return load_model("classifier", path, device)
 
 
 @dataclass
 class LatentDiffusionPipeline:
-    """Autoencoder + diffusion model + latent statistics (+ optionally the judge), ready to generate."""
+    """An autoencoder and the diffusion model trained on its latents, ready to generate."""
 
     autoencoder: Autoencoder
     diffusion: LatentDiffusion
-    normalizer: LatentNormalizer
-    classifier: FashionClassifier | None = None
+
+    def __post_init__(self) -> None:
+        check_pair(self.autoencoder, self.diffusion)
 
     @property
     def device(self) -> torch.device:
         return next(self.autoencoder.parameters()).device
 
-    @torch.no_grad()
-    def sample_latents(
-        self,
-        classes: Sequence[int | str] | torch.Tensor,
-        steps: int = DEFAULT_STEPS,
-        guidance: float = DEFAULT_GUIDANCE,
-        seed: int | torch.Generator = 0,
-        sampler: str = "ddim",
-        eta: float = 0.0,
-        progress: bool = False,
-        guidance_interval: tuple[int, int] | None = DEFAULT_GUIDANCE_INTERVAL,
-    ) -> torch.Tensor:
-        """Un-standardised latents (N, 64) for the requested classes (names or indices).
+    def settings(self, settings: SamplingSettings | None = None, **overrides) -> SamplingSettings:
+        """``settings`` (default: the model's stored ones) with ``overrides`` (steps=…, guidance=…, …), validated."""
+        base = self.diffusion.sampling if settings is None else settings
+        return base.replace(**overrides).validate(self.diffusion.num_steps)
 
-        ``guidance`` applies at timesteps inside ``guidance_interval`` (None: every step), plain conditional
-        prediction elsewhere; see :mod:`fmd_utils.sampling`."""
-        y = classes.to(self.device) if isinstance(classes, torch.Tensor) else labels_tensor(classes, self.device)
-        if guidance < 0:
-            raise ValueError(f"guidance must be >= 0 (0 = unconditional, 1 = plain conditional), got {guidance}")
+    @torch.no_grad()
+    def sample_latents(self, classes: Classes, seed: int | torch.Generator = 0, *,
+                       settings: SamplingSettings | None = None, progress: bool = False, **overrides) -> torch.Tensor:
+        """Raw latents (N, 64) for the requested classes (names or indices; one class or several)."""
+        settings = self.settings(settings, **overrides)
         generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
-        if sampler == "ddim":
-            if not 1 <= steps <= self.diffusion.num_steps:
-                raise ValueError(f"steps must be between 1 and T = {self.diffusion.num_steps}, got {steps}")
-            z = ddim_sample(self.diffusion, y, generator, steps=steps, eta=eta, guidance=guidance, progress=progress,
-                            guidance_interval=guidance_interval)
-        elif sampler == "ddpm":
-            z = ddpm_sample(self.diffusion, y, generator, guidance=guidance, progress=progress,
-                            guidance_interval=guidance_interval)
-        else:
-            raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
-        return self.normalizer.denormalize(z)
+        return sample(self.diffusion, classes, generator, settings, progress)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
-        """Images for un-standardised latents, decoded ``batch_size`` at a time (on a CPU, chunks whose activations
+        """Images (on the CPU) for raw latents, decoded ``batch_size`` at a time (on a CPU, chunks whose activations
         stay in cache decode ~20 % faster than one large batch)."""
-        chunks = latents.split(batch_size)
-        return torch.cat([self.autoencoder.decode(chunk) for chunk in chunks])
+        return map_batches(self.autoencoder.decode, latents, batch_size, self.device)
 
-    def generate(
-        self,
-        classes: Sequence[int | str] | torch.Tensor,
-        steps: int = DEFAULT_STEPS,
-        guidance: float = DEFAULT_GUIDANCE,
-        seed: int | torch.Generator = 0,
-        sampler: str = "ddim",
-        eta: float = 0.0,
-        progress: bool = False,
-        guidance_interval: tuple[int, int] | None = DEFAULT_GUIDANCE_INTERVAL,
-    ) -> torch.Tensor:
-        """Images (N, 1, 28, 28) in [0, 1], one per requested class. Same arguments and seed → same images."""
-        latents = self.sample_latents(classes, steps, guidance, seed, sampler, eta, progress, guidance_interval)
-        return self.decode(latents).cpu()
+    def generate(self, classes: Classes, seed: int | torch.Generator = 0, *,
+                 settings: SamplingSettings | None = None, progress: bool = False, **overrides) -> torch.Tensor:
+        """Images (N, 1, 28, 28) in [0, 1], one per requested class. Same arguments and seed → same images.
+
+        ``overrides`` are fields of :class:`~fmd_utils.settings.SamplingSettings`: ``sampler``, ``steps``,
+        ``guidance``, ``guidance_interval``, ``eta``."""
+        images = self.decode(self.sample_latents(classes, seed, settings=settings, progress=progress, **overrides))
+        if not torch.isfinite(images).all():
+            raise FloatingPointError("generation produced non-finite pixels; the checkpoints may be damaged "
+                                     "(restore them with `git checkout checkpoints/`)")
+        return images
 
     def to(self, device: str | torch.device) -> LatentDiffusionPipeline:
         device = resolve_device(device)
-        for module in (self.autoencoder, self.diffusion, self.normalizer, self.classifier):
-            if module is not None:
-                module.to(device)
+        self.autoencoder.to(device)
+        self.diffusion.to(device)
         return self
 
 
-def load_pretrained(
-    checkpoint_dir: str | os.PathLike | None = None, device: str | torch.device = "cpu", with_classifier: bool = False
-) -> LatentDiffusionPipeline:
-    """Load ``autoencoder.pt`` and ``diffusion.pt`` (and ``classifier.pt`` if asked) from ``checkpoint_dir``
-    (default: the shipped ``checkpoints/``), checking that the denoiser was trained on this very autoencoder."""
-    folder = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir()
-    autoencoder = load_autoencoder(folder / "autoencoder.pt", device)
-    diffusion, normalizer = load_diffusion(folder / "diffusion.pt", device)
-    expected = diffusion.metadata.get("autoencoder_sha256")
+def check_pair(autoencoder: Autoencoder, diffusion: LatentDiffusion) -> None:
+    """Raise a CheckpointError unless ``diffusion`` was trained on the latents of this very ``autoencoder``."""
+    expected = getattr(diffusion, "metadata", {}).get("autoencoder_sha256")
     if expected and expected != state_fingerprint(autoencoder.state_dict()):
         raise CheckpointError(
-            f"{folder / 'diffusion.pt'} was trained on a different autoencoder than {folder / 'autoencoder.pt'}: "
-            "the latents would not match. Retrain the denoiser with `python -m fmd_utils.train diffusion` "
-            "(or restore both files with `git checkout checkpoints/`)."
+            "the diffusion model was trained on a different autoencoder: the latents would not match. "
+            "Retrain the denoiser with `python -m fmd_utils.train diffusion` (or restore both files with "
+            "`git checkout checkpoints/`)."
         )
     if autoencoder.latent_dim != diffusion.latent_dim:
         raise CheckpointError(f"autoencoder latent_dim {autoencoder.latent_dim} != denoiser latent_dim "
                               f"{diffusion.latent_dim}. Retrain with `make train`.")
-    classifier = load_classifier(folder / "classifier.pt", device) if with_classifier else None
-    return LatentDiffusionPipeline(autoencoder, diffusion, normalizer, classifier)
 
 
-def _pipeline(autoencoder, diffusion) -> LatentDiffusionPipeline:
-    if isinstance(diffusion, LatentDiffusionPipeline):
-        return diffusion
-    if isinstance(diffusion, tuple):  # (LatentDiffusion, LatentNormalizer) as returned by load_diffusion
-        diffusion, normalizer = diffusion
-    else:
-        normalizer = getattr(diffusion, "normalizer", None)
-        if normalizer is None:
-            raise TypeError("pass the (diffusion, normalizer) pair from load_diffusion, or a pipeline")
-    return LatentDiffusionPipeline(autoencoder, diffusion, normalizer)
+def load_pretrained(checkpoint_dir: str | os.PathLike | None = None,
+                    device: str | torch.device = "cpu") -> LatentDiffusionPipeline:
+    """Load ``autoencoder.pt`` and ``diffusion.pt`` from ``checkpoint_dir`` (default: the shipped ``checkpoints/``),
+    checking that the denoiser was trained on this very autoencoder."""
+    folder = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir()
+    autoencoder = load_autoencoder(folder / "autoencoder.pt", device)
+    diffusion = load_diffusion(folder / "diffusion.pt", device)
+    try:
+        return LatentDiffusionPipeline(autoencoder, diffusion)
+    except CheckpointError as error:
+        raise CheckpointError(f"{folder / 'diffusion.pt'} does not fit {folder / 'autoencoder.pt'}: {error}") from None
 
 
+# --------------------------------------------------------------------------------------------------- seed project
 def generate_class_samples(
     autoencoder: Autoencoder,
-    diffusion,
+    diffusion: LatentDiffusion,
     target_class: int | str,
     num_samples: int = 5,
     save_path: str | os.PathLike | None = None,
-    steps: int = DEFAULT_STEPS,
-    guidance: float = DEFAULT_GUIDANCE,
     seed: int = 0,
+    settings: SamplingSettings | None = None,
+    **overrides,
 ) -> torch.Tensor:
-    """``num_samples`` images of one class (name or index), optionally saved as a one-row PNG grid.
-
-    ``diffusion`` is the ``(LatentDiffusion, LatentNormalizer)`` pair from :func:`load_diffusion` (or a pipeline).
-    """
+    """``num_samples`` images of one class (name or index), optionally saved as a one-row PNG grid. (The name and
+    arguments of the project this course started from; ``settings`` and ``overrides`` as in ``generate``.)"""
     index = class_index(target_class)
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    images = _pipeline(autoencoder, diffusion).generate([index] * num_samples, steps, guidance, seed)
+    if not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
+    pipe = LatentDiffusionPipeline(autoencoder, diffusion)
+    images = pipe.generate([index] * num_samples, seed, settings=settings, **overrides)
     if save_path is not None:
-        from torchvision.utils import save_image
+        from .viz import save_image_grid
 
-        Path(save_path).parent.mkdir(parents=True, exist_ok=True)
-        save_image(images, save_path, nrow=num_samples, padding=2, pad_value=1.0)
+        save_image_grid(images, save_path, ncols=num_samples)
     return images
 
 
 def generate_samples_grid(
     autoencoder: Autoencoder,
-    diffusion,
+    diffusion: LatentDiffusion,
     n_per_class: int = 5,
     save_dir: str | os.PathLike | None = None,
-    steps: int = DEFAULT_STEPS,
-    guidance: float = DEFAULT_GUIDANCE,
     seed: int = 0,
+    settings: SamplingSettings | None = None,
+    **overrides,
 ) -> torch.Tensor:
-    """(10 * n_per_class, 1, 28, 28) images, one row per class in ``CLASS_NAMES`` order; saved as
-    ``save_dir/samples_grid.png`` when ``save_dir`` is given."""
-    if n_per_class < 1:
-        raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
-    labels = [c for c in range(len(CLASS_NAMES)) for _ in range(n_per_class)]
-    images = _pipeline(autoencoder, diffusion).generate(labels, steps, guidance, seed)
+    """(10 * n_per_class, 1, 28, 28) images, one row per class in ``CLASS_NAMES`` order; saved as a labelled
+    ``save_dir/samples_grid.png`` when ``save_dir`` is given (``python -m fmd_utils.samples`` writes it this way)."""
+    if not isinstance(n_per_class, int) or n_per_class < 1:
+        raise ValueError(f"n_per_class must be an integer >= 1, got {n_per_class!r}")
+    pipe = LatentDiffusionPipeline(autoencoder, diffusion)
+    settings = pipe.settings(settings, **overrides)
+    labels = [c for c in range(NUM_CLASSES) for _ in range(n_per_class)]
+    images = pipe.generate(labels, seed, settings=settings)
     if save_dir is not None:
-        from torchvision.utils import save_image
+        from .viz import save_class_grid
 
-        Path(save_dir).mkdir(parents=True, exist_ok=True)
-        save_image(images, Path(save_dir) / "samples_grid.png", nrow=n_per_class, padding=2, pad_value=1.0)
+        save_class_grid(images, n_per_class, Path(save_dir) / "samples_grid.png",
+                        title=f"Generated: {settings.describe(diffusion.num_steps)}, seed {seed}")
     return images

@@ -1,6 +1,8 @@
 """Write a labelled grid of generated samples (one row per class) from the shipped checkpoints.
 
-    python -m fmd_utils.samples [--out results] [--per-class 10] [--steps 50] [--guidance W] [--seed 0]
+    python -m fmd_utils.samples [--out results] [--per-class 10] [--seed 0] [--checkpoints DIR]
+                                [--sampler ddim|ddpm] [--steps S] [--guidance W] [--guidance-interval LO,HI|all]
+                                [--eta E]
 """
 
 from __future__ import annotations
@@ -10,37 +12,33 @@ import sys
 import time
 from pathlib import Path
 
-import matplotlib
-
-from .pipeline import DEFAULT_GUIDANCE, DEFAULT_GUIDANCE_INTERVAL, DEFAULT_STEPS, load_pretrained
-from .sampling import interval_label
+from .checkpoint import default_checkpoint_dir
+from .pipeline import generate_samples_grid, load_pretrained
+from .settings import add_sampling_arguments, settings_from_args
+from .writable import check_writable_dir
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fmd_utils.samples", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--out", type=Path, default=Path("results"), help="folder for samples_grid.png")
     parser.add_argument("--per-class", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
-    parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checkpoints", type=Path, default=None)
+    parser.add_argument("--checkpoints", type=Path, default=None,
+                        help=f"checkpoint folder (default: {default_checkpoint_dir()})")
+    add_sampling_arguments(parser)
     args = parser.parse_args(argv)
-
-    matplotlib.use("Agg")
-    from .viz import class_grid, close
-
+    if args.per_class < 1:
+        parser.error("--per-class must be >= 1")
     pipe = load_pretrained(args.checkpoints)
+    try:
+        settings = settings_from_args(args, pipe.diffusion.sampling, pipe.diffusion.num_steps)
+        check_writable_dir(args.out, "--out")
+    except ValueError as error:
+        parser.error(str(error))
     start = time.perf_counter()
-    labels = [c for c in range(10) for _ in range(args.per_class)]
-    images = pipe.generate(labels, steps=args.steps, guidance=args.guidance, seed=args.seed)
-    seconds = time.perf_counter() - start
-    fig = class_grid(images, args.per_class, title=f"Generated: DDIM-{args.steps}, guidance {args.guidance:g} "
-                     f"on {interval_label(DEFAULT_GUIDANCE_INTERVAL)}, seed {args.seed}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "samples_grid.png"
-    fig.savefig(path, dpi=100)
-    close(fig)
-    print(f"wrote {path}: {len(images)} samples in {seconds:.2f} s")
+    images = generate_samples_grid(pipe.autoencoder, pipe.diffusion, args.per_class, args.out, args.seed,
+                                   settings=settings)
+    print(f"wrote {args.out / 'samples_grid.png'}: {len(images)} samples in {time.perf_counter() - start:.2f} s")
     return 0
 
 

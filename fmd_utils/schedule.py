@@ -68,18 +68,12 @@ class NoiseSchedule(nn.Module):
             "sqrt_alpha_bar": alpha_bar.sqrt(),
             "sqrt_one_minus_alpha_bar": (1 - alpha_bar).sqrt(),
             "posterior_variance": posterior_variance,
-            # β̃_0 = 0; log uses β̃_1 there (as in Ho et al.) so it stays finite
-            "posterior_log_variance": torch.log(torch.cat([posterior_variance[1:2], posterior_variance[1:]])),
             "posterior_mean_coef_x0": posterior_mean_coef_x0,
             "posterior_mean_coef_xt": posterior_mean_coef_xt,
             "snr": alpha_bar / (1 - alpha_bar),  # SNR(t) = ᾱ_t / (1 − ᾱ_t)
         }
         for name, value in terms.items():
             self.register_buffer(name, value.float(), persistent=False)
-
-    @property
-    def T(self) -> int:  # noqa: N802 - the paper's name
-        return self.num_steps
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, num_steps={self.num_steps}"

@@ -4,8 +4,10 @@
                               [--device cpu|cuda|mps|auto] [--out DIR] [--resume] [--epochs N] [--stop-after N]
 
 Each stage writes ``DIR/<kind>.pt`` (weights + metadata, what ``load_pretrained`` reads) and, after every epoch,
-``DIR/<kind>.state.pt`` (optimizer, schedule, RNG states and history) so ``--resume`` continues where an interrupted
-run stopped, producing the same weights as an uninterrupted run. The diffusion stage needs ``DIR/autoencoder.pt``.
+``DIR/<kind>.state.pt`` (optimizer, schedule, RNG states, history, and what the run depends on: profile, seed, the
+autoencoder's fingerprint) so ``--resume`` continues where an interrupted run stopped, producing the same weights as
+an uninterrupted run, and refuses a state from a different run. The diffusion stage needs ``DIR/autoencoder.pt``.
+``DIR`` defaults to the shipped ``checkpoints/`` for the full profile and to ``build/<profile>`` otherwise.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import platform
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -28,17 +32,26 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .autoencoder import Autoencoder
-from .checkpoint import CheckpointError, atomic_torch_save, load_checkpoint, save_checkpoint, state_fingerprint
+from .batching import map_batches
+from .checkpoint import (
+    CheckpointError,
+    atomic_torch_save,
+    default_checkpoint_dir,
+    load_model,
+    save_checkpoint,
+    state_fingerprint,
+)
 from .classifier import FashionClassifier
-from .config import Profile, get_profile
+from .config import ONE_CYCLE_WARMUP, PROFILES, SEEDS, Profile, get_profile
 from .data import dataset_fingerprint, load_fashion_mnist, to_float
 from .denoiser import ConditionalLatentUNet
 from .device import resolve_device
 from .diffusion import LatentDiffusion
-from .metrics import psnr
+from .metrics import accuracy, psnr
 from .normalizer import LatentNormalizer
 from .progress import progress
 from .schedule import NoiseSchedule
+from .writable import check_writable_dir
 
 STAGES = ("autoencoder", "diffusion", "classifier")
 
@@ -99,69 +112,103 @@ def fit(
     resume: bool = False,
     stop_after: int | None = None,
     ema: AveragedModel | None = None,
+    depends_on: dict | None = None,
 ) -> dict:
     """Run ``epochs`` epochs of ``train_step`` over ``make_batches()`` with a one-cycle learning rate, validating
-    and saving a resumable state after each epoch. Returns the history ``{"epochs": [...], "done": bool}``."""
+    and saving a resumable state after each epoch. Returns the history ``{"epochs": [...], "done": bool}``.
+
+    ``depends_on`` (profile, seed, the autoencoder's fingerprint, ...) is stored in the state; ``resume`` refuses a
+    state whose record differs, since continuing it would silently mix two runs."""
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=epochs * steps_per_epoch,
-        pct_start=0.15,
+        pct_start=ONE_CYCLE_WARMUP,
     )
+    depends_on = {"stage": name, "planned_epochs": epochs, **(depends_on or {})}
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, **({"ema": ema} if ema else {})}
     history: dict = {"epochs": [], "done": False, "train_seconds": 0.0, "planned_epochs": epochs}
     if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        if state["history"]["planned_epochs"] != epochs:
-            raise CheckpointError(
-                f"{state_path} was saved by a run planned for {state['history']['planned_epochs']} epochs, "
-                f"not {epochs}: resume with the same profile and --epochs, or delete the file to start over."
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        for key, gen in generators.items():
-            gen.set_state(state["generators"][key])
-        history = state["history"]
+        history = load_training_state(state_path, depends_on, parts, generators)
         tqdm.write(f"[{name}] resuming after epoch {len(history['epochs'])}/{epochs} from {state_path}")
-    epochs_this_run = 0
-    while len(history["epochs"]) < epochs:
-        epoch = len(history["epochs"]) + 1
+    for epochs_this_run, epoch in enumerate(range(len(history["epochs"]) + 1, epochs + 1)):
         if stop_after is not None and epochs_this_run >= stop_after:
             tqdm.write(f"[{name}] stopping after {stop_after} epoch(s) as asked; continue with --resume")
             return history
-        model.train()
-        start, total, count = time.perf_counter(), 0.0, 0
-        bar = progress(make_batches(), total=steps_per_epoch, desc=f"{name} {epoch}/{epochs}", leave=False)
-        for batch in bar:
-            loss = train_step(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            total, count = total + loss.item(), count + 1
-            bar.set_postfix(loss=f"{total / count:.4f}")
-        bar.close()
-        history["train_seconds"] += time.perf_counter() - start
+        seconds, train_loss = train_epoch(f"{name} {epoch}/{epochs}", model, optimizer, scheduler, train_step,
+                                          make_batches(), steps_per_epoch, ema)
+        history["train_seconds"] += seconds
         model.eval()
-        record = {"epoch": epoch, "train_loss": total / count, **validate()}
+        record = {"epoch": epoch, "train_loss": train_loss, **validate()}
         history["epochs"].append(record)
-        epochs_this_run += 1
         shown = ", ".join(f"{k} {v:.5g}" for k, v in record.items() if k != "epoch")
         tqdm.write(f"[{name}] epoch {epoch}/{epochs}: {shown} ({history['train_seconds']:.0f} s so far)")
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "generators": {k: g.get_state() for k, g in generators.items()},
-            "history": history,
-        }
-        if ema is not None:
-            state["ema"] = ema.state_dict()
-        atomic_torch_save(state, state_path)
+        save_training_state(state_path, depends_on, parts, generators, history)
     history["done"] = True
     return history
+
+
+def train_epoch(desc: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, train_step,
+                batches_: DataLoader, steps: int, ema: AveragedModel | None = None) -> tuple[float, float]:
+    """One pass over ``batches_``: loss, backward, optimizer and learning-rate step, EMA update.
+    Returns (seconds, mean training loss)."""
+    model.train()
+    start, total, count = time.perf_counter(), 0.0, 0
+    bar = progress(batches_, total=steps, desc=desc, leave=False)
+    for batch in bar:
+        loss = train_step(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
+        total, count = total + loss.item(), count + 1
+        bar.set_postfix(loss=f"{total / count:.4f}")
+    bar.close()
+    return time.perf_counter() - start, total / count
+
+
+def save_training_state(path: Path, depends_on: dict, parts: dict, generators: dict[str, torch.Generator],
+                        history: dict) -> None:
+    """Everything ``--resume`` needs (weights, optimizer, schedule, EMA, RNG states, history) and what it depends
+    on, written atomically."""
+    state = {key: part.state_dict() for key, part in parts.items()}
+    state.update(depends_on=depends_on, generators={k: g.get_state() for k, g in generators.items()},
+                 history=history)
+    atomic_torch_save(state, path)
+
+
+def load_training_state(path: Path, depends_on: dict, parts: dict, generators: dict[str, torch.Generator]) -> dict:
+    """Restore a state written by :func:`save_training_state` into ``parts`` and ``generators``; return its history.
+    A damaged state, or one saved by a run that differs from this one, raises a CheckpointError saying what to do."""
+    fix = f"delete {path} to start this stage over"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises many types for a damaged file
+        first_line = (str(error).splitlines() or [type(error).__name__])[0]
+        reason = "an empty file" if path.stat().st_size == 0 else f"corrupt or truncated? {first_line}"
+        raise CheckpointError(f"{path} is not a readable training state ({reason}); {fix}.") from error
+    if not isinstance(state, dict) or "depends_on" not in state:
+        raise CheckpointError(f"{path} is not a training state of this version of fmd_utils; {fix}.")
+    saved = state["depends_on"]
+    for key in sorted(set(saved) | set(depends_on)):
+        if saved.get(key) != depends_on.get(key):
+            raise CheckpointError(
+                f"{path} was saved by a different run ({key}: {_short(saved.get(key))} there, "
+                f"{_short(depends_on.get(key))} now); resume with the same --profile, --seed and --epochs "
+                f"(and the same autoencoder for the diffusion stage), or {fix}.")
+    try:
+        for key, part in parts.items():
+            part.load_state_dict(state[key])
+        for key, gen in generators.items():
+            gen.set_state(state["generators"][key])
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise CheckpointError(f"{path} does not fit this run's model ({error}); {fix}.") from error
+    return state["history"]
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 20 else text[:17] + "...'"
 
 
 def _optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -178,28 +225,27 @@ def train_autoencoder(
     stop_after: int | None = None,
 ) -> Path | None:
     """Train the autoencoder with pixel MSE; write ``out/autoencoder.pt``. Returns None if stopped early."""
-    cfg, device = profile.autoencoder, resolve_device(device)
+    cfg, device, out = profile.autoencoder, resolve_device(device), check_writable_dir(out, "out")
     x_train, _, x_val, _, checksum = training_split(profile)
-    torch.manual_seed(seed)  # parameter initialisation only; batches and noise use explicit generators below
+    torch.manual_seed(seed + SEEDS.autoencoder_init)  # parameter initialisation; batches use explicit generators
     # channels_last: ~20 % faster convolutions on CPU (oneDNN's preferred layout)
     model = Autoencoder(cfg.model).to(device, memory_format=torch.channels_last)
     optimizer = _optimizer(model, cfg.lr, cfg.weight_decay)
-    shuffle = torch.Generator().manual_seed(seed)
+    shuffle = torch.Generator().manual_seed(seed + SEEDS.shuffle)
 
     def step(batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         x = batch[0].to(device).contiguous(memory_format=torch.channels_last)
         return nn.functional.mse_loss(model(x), x)  # L = ‖D(E(x)) − x‖²
 
-    @torch.no_grad()
     def validate() -> dict[str, float]:
-        mse = torch.cat([((model(x_val[i:i + 1000].to(device)) - x_val[i:i + 1000].to(device)) ** 2)
-                         .flatten(1).mean(1).cpu() for i in range(0, len(x_val), 1000)]).mean().item()
+        errors = map_batches(lambda x: ((model(x) - x) ** 2).flatten(1).mean(1), x_val, device=device)
+        mse = errors.mean().item()
         return {"val_mse": mse, "val_psnr": psnr(mse)}
 
     history = fit(
         "autoencoder", model, optimizer, cfg.epochs, len(x_train) // cfg.batch_size, step,
         lambda: batches((x_train,), cfg.batch_size, shuffle), validate, out / "autoencoder.state.pt",
-        {"shuffle": shuffle}, resume, stop_after,
+        {"shuffle": shuffle}, resume, stop_after, depends_on={"profile": profile.name, "seed": seed},
     )
     if not history["done"]:
         return None
@@ -213,30 +259,31 @@ def train_classifier(
     stop_after: int | None = None,
 ) -> Path | None:
     """Train the judge with cross-entropy and random horizontal flips; write ``out/classifier.pt``."""
-    cfg, device = profile.classifier, resolve_device(device)
+    cfg, device, out = profile.classifier, resolve_device(device), check_writable_dir(out, "out")
     x_train, y_train, x_val, y_val, checksum = training_split(profile)
-    torch.manual_seed(seed + 1)
+    torch.manual_seed(seed + SEEDS.classifier_init)
     model = FashionClassifier(cfg.model).to(device, memory_format=torch.channels_last)
     optimizer = _optimizer(model, cfg.lr, cfg.weight_decay)
-    shuffle, augment = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
+    shuffle = torch.Generator().manual_seed(seed + SEEDS.shuffle)
+    augment = torch.Generator().manual_seed(seed + SEEDS.classifier_augment)
 
     def step(batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         x, y = batch
-        flip = torch.rand(len(x), generator=augment) < 0.5  # mirror half the garments: a left shoe is still a shoe
+        flip = torch.rand(len(x), generator=augment) < cfg.flip_probability
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         x = x.to(device).contiguous(memory_format=torch.channels_last)
-        return nn.functional.cross_entropy(model(x), y.to(device), label_smoothing=0.05)
+        return nn.functional.cross_entropy(model(x), y.to(device), label_smoothing=cfg.label_smoothing)
 
-    @torch.no_grad()
     def validate() -> dict[str, float]:
-        logits = torch.cat([model(x_val[i:i + 1000].to(device)).cpu() for i in range(0, len(x_val), 1000)])
+        logits = map_batches(model, x_val, device=device)
         return {"val_loss": nn.functional.cross_entropy(logits, y_val).item(),
-                "val_accuracy": (logits.argmax(1) == y_val).float().mean().item()}
+                "val_accuracy": accuracy(logits.argmax(1), y_val)}
 
     history = fit(
         "classifier", model, optimizer, cfg.epochs, len(x_train) // cfg.batch_size, step,
         lambda: batches((x_train, y_train), cfg.batch_size, shuffle), validate, out / "classifier.state.pt",
         {"shuffle": shuffle, "augment": augment}, resume, stop_after,
+        depends_on={"profile": profile.name, "seed": seed},
     )
     if not history["done"]:
         return None
@@ -245,37 +292,32 @@ def train_classifier(
     return save_checkpoint(out / "classifier.pt", "classifier", cfg.model.to_dict(), model.state_dict(), meta)
 
 
-@torch.no_grad()
 def encode_all(autoencoder: Autoencoder, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Latents of a (N, 1, 28, 28) float image tensor, in eval mode, on the autoencoder's device."""
+    """Raw latents of a (N, 1, 28, 28) float image tensor, in eval mode, on the CPU."""
     autoencoder.eval()
-    device = next(autoencoder.parameters()).device
-    return torch.cat([autoencoder.encode(images[i:i + batch_size].to(device)).cpu()
-                      for i in range(0, len(images), batch_size)])
+    return map_batches(autoencoder.encode, images, batch_size, next(autoencoder.parameters()).device)
 
 
 def train_diffusion(
     profile: Profile, out: Path, seed: int = 0, device: str = "cpu", resume: bool = False,
     stop_after: int | None = None,
 ) -> Path | None:
-    """Train the conditional denoiser on standardised latents of ``out/autoencoder.pt``; keep an EMA of its
-    weights (what sampling uses); write ``out/diffusion.pt`` with the latent statistics."""
-    from .pipeline import load_autoencoder
-
-    cfg, device = profile.diffusion, resolve_device(device)
+    """Train the conditional denoiser on the latents of ``out/autoencoder.pt``, standardised per dimension with
+    training-set statistics (the diffusion model's normaliser); keep an EMA of its weights (what sampling uses);
+    write ``out/diffusion.pt``."""
+    cfg, device, out = profile.diffusion, resolve_device(device), check_writable_dir(out, "out")
     x_train, y_train, x_val, y_val, checksum = training_split(profile)
-    autoencoder = load_autoencoder(out / "autoencoder.pt", device=device)
+    autoencoder = load_model("autoencoder", out / "autoencoder.pt", device=device)
+    autoencoder_sha256 = state_fingerprint(autoencoder.state_dict())
     z_train, z_val = encode_all(autoencoder, x_train), encode_all(autoencoder, x_val)
-    normalizer = LatentNormalizer.fit(z_train)
-    z_train, z_val = normalizer.normalize(z_train), normalizer.normalize(z_val)
 
-    torch.manual_seed(seed + 2)
+    torch.manual_seed(seed + SEEDS.diffusion_init)
     diffusion = LatentDiffusion(ConditionalLatentUNet(cfg.model), NoiseSchedule(cfg.schedule, cfg.num_steps),
-                                cfg.prediction).to(device)
+                                cfg.prediction, LatentNormalizer.fit(z_train), cfg.sampling).to(device)
     ema = AveragedModel(diffusion, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
     optimizer = _optimizer(diffusion, cfg.lr, cfg.weight_decay)
-    shuffle = torch.Generator().manual_seed(seed)
-    noise = torch.Generator(device=device).manual_seed(seed + 3)
+    shuffle = torch.Generator().manual_seed(seed + SEEDS.shuffle)
+    noise = torch.Generator(device=device).manual_seed(seed + SEEDS.diffusion_noise)
 
     def step(batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         z, y = batch
@@ -283,30 +325,27 @@ def train_diffusion(
 
     @torch.no_grad()
     def validate() -> dict[str, float]:
-        # the same t and ε every epoch (fixed generator), so the curve reflects the model, not the draw
-        val_gen = torch.Generator(device=device).manual_seed(1234)
         z, y = z_val.to(device), y_val.to(device)
-        return {"val_loss": ema.module.loss(z, y, val_gen, 0.0).item(),
-                "val_loss_raw": diffusion.loss(z, y, torch.Generator(device=device).manual_seed(1234), 0.0).item()}
+        return {name: model.loss(z, y, torch.Generator(device=device).manual_seed(SEEDS.validation)).item()
+                for name, model in (("val_loss", ema.module), ("val_loss_raw", diffusion))}
 
     history = fit(
         "diffusion", diffusion, optimizer, cfg.epochs, len(z_train) // cfg.batch_size, step,
         lambda: batches((z_train, y_train), cfg.batch_size, shuffle), validate, out / "diffusion.state.pt",
         {"shuffle": shuffle, "noise": noise}, resume, stop_after, ema=ema,
+        depends_on={"profile": profile.name, "seed": seed, "autoencoder_sha256": autoencoder_sha256},
     )
     if not history["done"]:
         return None
-    auto_meta = load_checkpoint(out / "autoencoder.pt", "autoencoder")["metadata"]
     meta = _metadata(profile, seed, device, checksum, {
         "history": history,
         "parameters": sum(p.numel() for p in diffusion.denoiser.parameters()),
-        "autoencoder_created": auto_meta.get("created"),
-        "autoencoder_sha256": state_fingerprint(autoencoder.state_dict()),
+        "autoencoder_created": autoencoder.metadata.get("created"),
+        "autoencoder_sha256": autoencoder_sha256,
     })
     config = {"denoiser": cfg.model.to_dict(), "schedule": cfg.schedule, "num_steps": cfg.num_steps,
-              "prediction": cfg.prediction}
-    extra = {"latent_mean": normalizer.mean, "latent_std": normalizer.std}
-    return save_checkpoint(out / "diffusion.pt", "diffusion", config, ema.module.denoiser.state_dict(), meta, extra)
+              "prediction": cfg.prediction, "sampling": cfg.sampling.to_dict()}
+    return save_checkpoint(out / "diffusion.pt", "diffusion", config, ema.module.state_dict(), meta)
 
 
 TRAINERS = {"autoencoder": train_autoencoder, "diffusion": train_diffusion, "classifier": train_classifier}
@@ -317,12 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fmd_utils.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("stage", choices=[*STAGES, "all"], help="what to train ('all': autoencoder, diffusion, "
                         "classifier in that order)")
-    parser.add_argument("--profile", default="full", choices=["quick", "full"],
+    parser.add_argument("--profile", default="full", choices=sorted(PROFILES),
                         help="'full' = the shipped models; 'quick' = tiny models on 2048 images, for tests")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
-    parser.add_argument("--out", type=Path, default=Path("checkpoints"),
-                        help="checkpoint folder (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="checkpoint folder (default: the shipped checkpoints/ for --profile full, "
+                             "build/<profile> otherwise)")
+    parser.add_argument("--overwrite-shipped", action="store_true",
+                        help="allow a profile other than 'full' to write into the shipped checkpoints/ folder")
     parser.add_argument("--resume", action="store_true", help="continue from DIR/<stage>.state.pt if present")
     parser.add_argument("--epochs", type=int, help="override the profile's epoch count for the chosen stage(s)")
     parser.add_argument("--stop-after", type=int, metavar="N",
@@ -330,22 +372,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Every argument checked before the first epoch: a bad one fails in a second, not after minutes."""
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs must be >= 1, got {args.epochs}")
+    if args.stop_after is not None and args.stop_after < 1:
+        parser.error(f"--stop-after must be >= 1 (the number of epochs to run before stopping), got {args.stop_after}")
+    shipped = default_checkpoint_dir().resolve()
+    if args.out is None:
+        args.out = shipped if args.profile == "full" else Path("build") / args.profile
+    if args.out.resolve() == shipped and args.profile != "full" and not args.overwrite_shipped:
+        parser.error(f"--out {args.out} is the shipped checkpoint folder, and a '{args.profile}' run would replace "
+                     f"the shipped models; choose another --out (default: build/{args.profile}), or pass "
+                     "--overwrite-shipped if you mean it")
+    try:
+        resolve_device(args.device)
+        check_writable_dir(args.out, "--out")
+    except (ValueError, RuntimeError) as error:
+        parser.error(str(error))
+
+
+def _terminate(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C, so a save in progress removes its temporary file
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
     profile = get_profile(args.profile)
     stages = STAGES if args.stage == "all" else (args.stage,)
     if args.epochs is not None:
-        if args.epochs < 1:
-            raise SystemExit("--epochs must be >= 1")
         for stage in stages:
             profile = replace(profile, **{stage: replace(getattr(profile, stage), epochs=args.epochs)})
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     timings = {}
     for stage in stages:
         start = time.perf_counter()
         path = TRAINERS[stage](profile, args.out, args.seed, args.device, args.resume, args.stop_after)
         timings[stage] = time.perf_counter() - start
         if path is None:
-            print(f"{stage}: stopped early; state kept in {args.out}/{stage}.state.pt")
+            print(f"{stage}: stopped early; state kept in {args.out / f'{stage}.state.pt'}")
             return 0
         print(f"{stage}: wrote {path} in {timings[stage]:.0f} s")
     if len(stages) > 1:
@@ -356,4 +424,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

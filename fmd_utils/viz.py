@@ -3,12 +3,13 @@ samples); none touches global random state."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
 from .classes import CLASS_NAMES
-from .pipeline import DEFAULT_GUIDANCE
 
 
 def _plt():
@@ -64,7 +65,25 @@ def close(fig) -> None:
     _plt().close(fig)
 
 
-__all__ = ["show_images", "class_grid", "close"]
+def save_class_grid(images: torch.Tensor, n_per_class: int, path: str | os.PathLike, title: str | None = None,
+                    dpi: int = 100) -> Path:
+    """:func:`class_grid` written to ``path`` (a PNG), the figure closed: the one writer of ``samples_grid.png``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = class_grid(images, n_per_class, title=title)
+    fig.savefig(path, dpi=dpi)
+    close(fig)
+    return path
+
+
+def save_image_grid(images: torch.Tensor, path: str | os.PathLike, ncols: int) -> Path:
+    """(N, 1, H, W) images in [0, 1] as one unlabelled PNG grid, ``ncols`` per row, 2-pixel white gaps."""
+    from torchvision.utils import save_image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images, path, nrow=ncols, padding=2, pad_value=1.0)
+    return path
 
 
 def plot_history(history: dict, keys: Sequence[str] = ("train_loss",), title: str = "", log: bool = False):
@@ -127,14 +146,16 @@ def plot_confusion(matrix, title: str = "", normalise: bool = True):
     return fig
 
 
-def visualize_denoising_steps(pipe, target_class: int | str = "Dress", steps: int = 50, n_columns: int = 8,
-                              guidance: float = DEFAULT_GUIDANCE, seed: int = 0):
-    """One true DDIM trajectory for one sample, from pure noise (left) to the image (right): top row the decoded
-    z_t, bottom row the model's clean estimate x̂_0 at that step. Columns are labelled with t and σ = √(1−ᾱ_t)."""
+def visualize_denoising_steps(pipe, target_class: int | str = "Dress", n_columns: int = 8, seed: int = 0,
+                              **overrides):
+    """One true sampler trajectory for one sample, from pure noise (left) to the image (right): top row the decoded
+    z_t, bottom row the model's clean estimate ẑ_0 at that step. Columns are labelled with t and σ = √(1−ᾱ_t).
+    ``overrides``: sampling settings (default: the model's own)."""
     from .classes import class_name
     from .trajectory import reverse_trajectory
 
-    traj = reverse_trajectory(pipe, target_class, steps=steps, guidance=guidance, seed=seed)
+    settings = pipe.settings(**overrides)
+    traj = reverse_trajectory(pipe, target_class, seed=seed, settings=settings)
     picks = torch.linspace(0, len(traj.timesteps) - 1, n_columns).round().long().tolist()
     plt = _plt()
     fig, axes = plt.subplots(2, n_columns, figsize=(1.35 * n_columns, 3.3))
@@ -148,19 +169,19 @@ def visualize_denoising_steps(pipe, target_class: int | str = "Dress", steps: in
         axes[0, col].set_title("clean" if t < 0 else f"t={t}\nσ={traj.noise_levels[i]:.2f}", fontsize=8)
     axes[1, 0].text(14, 14, "no estimate\nbefore step 1", color="white", ha="center", va="center", fontsize=7)
     axes[0, 0].set_ylabel("decoded $z_t$", fontsize=9)
-    axes[1, 0].set_ylabel(r"estimate $\hat x_0$", fontsize=9)
-    fig.suptitle(f"DDIM-{steps} denoising one '{class_name(target_class)}' (guidance {guidance:g}, seed {seed})",
+    axes[1, 0].set_ylabel(r"estimate $\hat z_0$", fontsize=9)
+    fig.suptitle(f"{settings.describe(pipe.diffusion.num_steps)}: one '{class_name(target_class)}', seed {seed}",
                  fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def create_diffusion_animation(pipe, image: torch.Tensor, target_class: int | str, frames_each_way: int = 25,
-                               guidance: float = DEFAULT_GUIDANCE, seed: int = 0, save_path=None,
-                               interval_ms: int = 120):
+                               seed: int = 0, save_path=None, interval_ms: int = 120, **overrides):
     """Forward diffusion of a real ``image`` (1, 28, 28) to pure noise, then the *model* denoising that noise back
     (DDIM, conditioned on ``target_class``): the reverse half is generated, not the forward frames replayed.
-    Returns a matplotlib ``FuncAnimation``; ``save_path`` (``.gif``) also writes it with Pillow."""
+    Returns a matplotlib ``FuncAnimation``; ``save_path`` (``.gif``) also writes it with Pillow. ``overrides``:
+    sampling settings (guidance, ...; the reverse half takes ``frames_each_way`` DDIM steps)."""
     from matplotlib.animation import PillowWriter
 
     from .trajectory import forward_trajectory, reverse_trajectory
@@ -169,8 +190,8 @@ def create_diffusion_animation(pipe, image: torch.Tensor, target_class: int | st
     T = pipe.diffusion.num_steps  # noqa: N806
     ts = [-1, *torch.linspace(0, T - 1, frames_each_way).round().long().tolist()]
     forward = forward_trajectory(pipe, image, ts, seed=seed)
-    reverse = reverse_trajectory(pipe, target_class, steps=frames_each_way, guidance=guidance, seed=seed,
-                                 start=forward.latents[-1:], start_t=T - 1)
+    reverse = reverse_trajectory(pipe, target_class, seed=seed, start=forward.latents[-1:], start_t=T - 1,
+                                 **{"sampler": "ddim", "steps": frames_each_way, **overrides})
     frames = torch.cat([forward.images, reverse.images[1:]])
     labels = [f"forward: {lab}" for lab in forward.labels()] + [f"reverse (model): {lab}"
                                                                for lab in reverse.labels()[1:]]

@@ -13,7 +13,6 @@ static book carries only the HTML player (and no widget state or widget JavaScri
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import re
@@ -147,18 +146,9 @@ class TimestepPlayer:
             bundle.update({k: v for k, v in widget_bundle.items() if k != "text/plain"})
         return bundle
 
-    def data_uri(self, index: int) -> str:
-        return "data:image/png;base64," + base64.b64encode(self._png[index]).decode()
 
-
-def timestep_player(frames: Sequence, labels: Sequence[str], live: bool | None = None, **kwargs):
-    """A scrubber over precomputed ``frames`` (each (H, W) or (C, H, W) in [0, 1]) with one label per frame.
-
-    ``live=True`` returns the ipywidgets box (needs a kernel for the image to follow the slider), ``live=False``
-    the static player (an object whose HTML is matplotlib's JavaScript player), ``None`` (default) the
-    :class:`TimestepPlayer`, which displays as the static player and offers ``.widget()``.
-    """
-    player = TimestepPlayer(frames, labels, **kwargs)
-    if live is True:
-        return player.widget()
-    return player
+def timestep_player(frames: Sequence, labels: Sequence[str], **kwargs) -> TimestepPlayer:
+    """A scrubber over precomputed ``frames`` (each (H, W) or (C, H, W) in [0, 1]) with one label per frame: a
+    :class:`TimestepPlayer`, which displays as the live widget in a kernel and as the static player without one;
+    ``.widget()`` gives the ipywidgets box alone."""
+    return TimestepPlayer(frames, labels, **kwargs)

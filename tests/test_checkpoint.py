@@ -47,3 +47,23 @@ def test_failed_write_leaves_old_file_intact(tmp_path, monkeypatch):
         save_checkpoint(path, "classifier", {}, {"w": torch.zeros(3)})
     assert torch.equal(load_checkpoint(path, "classifier")["state_dict"]["w"], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_one_loader_for_every_kind():
+    from fmd_utils.checkpoint import load_model
+    from fmd_utils.diffusion import LatentDiffusion
+
+    models = {kind: load_model(kind) for kind in ("autoencoder", "diffusion", "classifier")}
+    assert all(not m.training and "history" in m.metadata for m in models.values())
+    diffusion = models["diffusion"]
+    assert isinstance(diffusion, LatentDiffusion) and diffusion.normalizer.std.shape == (64,)
+    assert float(diffusion.normalizer.std.min()) > 0 and not torch.equal(diffusion.normalizer.std, torch.ones(64))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        load_model("judge")
+
+
+def test_old_format_is_explained(tmp_path):
+    path = tmp_path / "old.pt"
+    torch.save({"format": "fmd-checkpoint", "format_version": 1, "kind": "autoencoder"}, path)
+    with pytest.raises(CheckpointError, match="format version 1, this code reads version 2.*make train"):
+        load_checkpoint(path, "autoencoder")

@@ -113,3 +113,34 @@ def test_real_fashion_mnist_counts_and_balance():
     assert torch.bincount(train.labels, minlength=10).tolist() == [6000] * 10
     assert torch.bincount(test.labels, minlength=10).tolist() == [1000] * 10
     assert abs(train.images.float().mean().item() / 255 - 0.2860) < 1e-3  # published mean pixel
+
+
+def test_ten_byte_idx_file_is_named_not_a_struct_error(tmp_path):
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    path.write_bytes(struct.pack(">I", 0x803) + b"\x00" * 6)  # magic of a 3-d file, then half a header
+    with pytest.raises(CorruptDataError, match=r"only 10 bytes: too short .* idx header"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "empty", "garbage", "wrong arrays"])
+def test_damaged_cache_is_rebuilt(isolated, damage):
+    """A damaged .npz in the cache folder is replaced by a fresh decode of the idx files, not an EOFError."""
+    folder = isolated / "fm"
+    folder.mkdir()
+    _fake_dataset(folder)
+    first = load_fashion_mnist("test", data_dir=folder)
+    (cache_file,) = (isolated / "cache").glob("fashion-mnist-test-*.npz")
+    good = cache_file.read_bytes()
+    if damage == "truncate":
+        cache_file.write_bytes(good[: len(good) // 2])
+    elif damage == "empty":
+        cache_file.write_bytes(b"")
+    elif damage == "garbage":
+        cache_file.write_bytes(b"not a zip file at all")
+    else:
+        np.savez(cache_file, images=np.zeros((3, 28, 28), np.uint8), labels=np.zeros(3, np.int64))
+    data_module._load_cached.cache_clear()  # a new process
+    again = load_fashion_mnist("test", data_dir=folder)
+    assert torch.equal(again.images, first.images) and torch.equal(again.labels, first.labels)
+    assert cache_file.read_bytes() == good  # rebuilt
+    assert not list((isolated / "cache").glob("*.tmp"))

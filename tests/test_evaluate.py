@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from fmd_utils.evaluate import build_parser, main
+from fmd_utils.config import SANITY_FLOORS, EvaluationSettings
+from fmd_utils.evaluate import EvaluationReport, build_parser, evaluate, main
 
 from .conftest import requires_data
 
@@ -23,12 +24,13 @@ def report(tmp_path_factory):
 
 def test_shipped_models_clear_generous_floors(report):
     metrics, _ = report
-    assert metrics["reconstruction"]["judge_accuracy_real_test"] >= 0.90
-    assert metrics["reconstruction"]["autoencoder_test_psnr"] >= 21.0
-    assert metrics["reconstruction"]["judge_accuracy_reconstructions"] >= 0.85
-    assert metrics["generated"]["accuracy"] >= 0.80
+    floors = SANITY_FLOORS
+    assert metrics["reconstruction"]["judge_accuracy_real_test"] >= floors["judge_accuracy_real_test"]
+    assert metrics["reconstruction"]["autoencoder_test_psnr"] >= floors["autoencoder_test_psnr"]
+    assert metrics["reconstruction"]["judge_accuracy_reconstructions"] >= floors["judge_accuracy_reconstructions"]
+    assert metrics["generated"]["accuracy"] >= floors["generated_accuracy"]
     # generated samples are far closer to real test images than noise would be, in the judge's feature space
-    assert metrics["generated"]["fid_over_floor"] < 10.0
+    assert metrics["generated"]["fid_over_floor"] < floors["fid_over_floor"]
     assert metrics["floor"]["fid"] > 0
 
 
@@ -41,12 +43,23 @@ def test_report_has_every_item(report):
     assert all(v > 0 for v in metrics["throughput"].values())
     for phrase in ("judge accuracy on real test images", "real-vs-real floor", "Per-class conditional accuracy"):
         assert phrase in markdown
+    assert markdown.count("| met |") + markdown.count("| **short** |") == 7  # every target row has a verdict
 
 
 def test_report_names_the_guidance_interval(report):
     metrics, markdown = report
     assert metrics["generated"]["guidance_interval"] == [100, 799]
     assert "on t ∈ [100, 799]" in markdown
+
+
+def test_evaluate_is_callable_from_python():
+    result = evaluate(EvaluationSettings(samples=100, sweeps=True, sweep_samples=100, guidance_sweep=(1.0,),
+                                         step_sweep=(5,), interval_sweep=(), throughput_samples=20,
+                                         throughput_repeats=1, memorisation_samples=20))
+    assert isinstance(result, EvaluationReport)
+    assert result.generated["samples"] == 100 and 0 <= result.generated["accuracy"] <= 1
+    assert [s["steps"] for s in result.step_sweep] == [5, 1000]  # DDIM-5 and DDPM over all T steps
+    assert len(result.guidance_sweep) == 1 and result.to_markdown().startswith("Measured")
 
 
 def test_guidance_interval_option():
@@ -57,6 +70,22 @@ def test_guidance_interval_option():
         parse(["--guidance-interval", "150"])
 
 
-def test_bad_sample_count_is_refused(tmp_path):
-    with pytest.raises(SystemExit, match="multiple of 10"):
-        main(["--out", str(tmp_path / "m.json"), "--samples", "15"])
+@pytest.mark.parametrize("argv, message", [
+    (["--samples", "15"], "multiple of 10"),
+    (["--steps", "0"], "steps must be an integer between 1 and T"),
+    (["--guidance", "nan"], "guidance must be a finite number"),
+    (["--guidance-interval", "900,100"], "guidance_interval must be None"),
+])
+def test_bad_arguments_are_refused_before_measuring(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "m.json"), *argv])
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_unwritable_output_is_found_first(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit):
+        main(["--out", str(blocker / "metrics.json")])
+    assert "--out" in capsys.readouterr().err

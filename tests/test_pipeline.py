@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import math
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
-from fmd_utils import generate_class_samples, generate_samples_grid, load_diffusion, load_pretrained
-from fmd_utils.checkpoint import CheckpointError
-from fmd_utils.pipeline import default_checkpoint_dir
+from fmd_utils import SamplingSettings, generate_class_samples, generate_samples_grid, load_diffusion, load_pretrained
+from fmd_utils.checkpoint import CheckpointError, default_checkpoint_dir
+
+REFERENCE = Path(__file__).parent / "data" / "reference_samples.pt"
 
 
 @pytest.fixture(scope="module")
 def pipe():
     return load_pretrained()
+
+
+def test_shipped_samples_are_unchanged(pipe):
+    """The shipped checkpoints give, seed for seed, the samples recorded before the package was restructured
+    (tests/data/reference_samples.pt: DDIM-50 with the stored guidance, DDIM-20 with η = 0.5, DDPM)."""
+    reference = torch.load(REFERENCE, weights_only=True)
+    labels = [c for c in range(10) for _ in range(3)]
+    torch.testing.assert_close(pipe.generate(labels, seed=0), reference["default"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(pipe.generate(labels, seed=5, steps=20, eta=0.5, guidance=2.0, guidance_interval=None),
+                               reference["eta"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(pipe.generate(labels[:10], seed=1, sampler="ddpm", guidance=3.0), reference["ddpm"],
+                               rtol=0, atol=1e-6)
 
 
 def test_generate_shapes_range_and_determinism(pipe):
@@ -26,15 +41,45 @@ def test_generate_shapes_range_and_determinism(pipe):
     assert a.std() > 0.1  # images, not a flat grey
 
 
+def test_stored_sampling_settings_are_the_default(pipe):
+    stored = pipe.diffusion.sampling
+    assert stored == SamplingSettings(steps=50, guidance=4.0, guidance_interval=(100, 799))
+    assert torch.equal(pipe.generate([1, 2], seed=4), pipe.generate([1, 2], seed=4, settings=stored))
+    assert torch.equal(pipe.generate([1, 2], seed=4, guidance=2.0),
+                       pipe.generate([1, 2], seed=4, settings=stored.replace(guidance=2.0)))
+
+
 def test_bad_arguments_are_explained(pipe):
     with pytest.raises(ValueError, match="Unknown class 'Jacket'.*Valid classes"):
         pipe.generate(["Jacket"])
-    with pytest.raises(ValueError, match="steps must be between 1 and T = 1000"):
+    with pytest.raises(ValueError, match="steps must be an integer between 1 and T = 1000"):
         pipe.generate([1], steps=0)
-    with pytest.raises(ValueError, match="steps must be between 1 and T = 1000"):
+    with pytest.raises(ValueError, match="steps must be an integer between 1 and T = 1000"):
         pipe.generate([1], steps=1001)
-    with pytest.raises(ValueError, match="guidance must be >= 0"):
+    with pytest.raises(ValueError, match="guidance must be a finite number >= 0"):
         pipe.generate([1], guidance=-0.5)
+    with pytest.raises(TypeError, match="unknown sampling setting"):
+        pipe.generate([1], guidence=2.0)
+
+
+@pytest.mark.parametrize("field, value", [("guidance", math.nan), ("guidance", math.inf), ("eta", math.nan)])
+def test_non_finite_settings_are_refused_not_turned_into_nan_images(pipe, field, value):
+    with pytest.raises(ValueError, match=f"{field} must be a finite number"):
+        pipe.generate([1], **{field: value})
+
+
+def test_the_null_class_is_not_a_label(pipe):
+    """A tensor [10] used to sample unconditionally while [10] raised: both are refused, with the way to do it."""
+    for labels in (torch.tensor([10]), [10]):
+        with pytest.raises(ValueError, match="out of range 0-9"):
+            pipe.generate(labels)
+
+
+def test_empty_and_bare_classes(pipe):
+    with pytest.raises(ValueError, match="no classes given"):
+        pipe.generate([])
+    one = pipe.generate("Dress", steps=5)  # a bare name is one class, not the letters D, r, e, s, s
+    assert one.shape == (1, 1, 28, 28) and torch.equal(one, pipe.generate(["Dress"], steps=5))
 
 
 def test_guidance_interval_in_the_api(pipe):
@@ -46,16 +91,24 @@ def test_guidance_interval_in_the_api(pipe):
         pipe.generate([1], guidance_interval=(800, 100))
 
 
+def test_latents_are_raw_at_the_boundary(pipe):
+    """sample_latents returns autoencoder latents: decoding them is generate, and they have the data's statistics,
+    not unit variance."""
+    latents = pipe.sample_latents(list(range(10)) * 20, seed=0, steps=10)
+    torch.testing.assert_close(latents.std(0).mean(), pipe.diffusion.normalizer.std.mean(), rtol=0.3, atol=0)
+    torch.testing.assert_close(pipe.decode(latents), pipe.generate(list(range(10)) * 20, seed=0, steps=10))
+
+
 def test_seed_project_functions(pipe, tmp_path):
-    pair = load_diffusion()
-    images = generate_class_samples(pipe.autoencoder, pair, "Sandal", num_samples=4, save_path=tmp_path / "s.png",
-                                    steps=10)
+    diffusion = load_diffusion()
+    images = generate_class_samples(pipe.autoencoder, diffusion, "Sandal", num_samples=4,
+                                    save_path=tmp_path / "s.png", steps=10)
     assert images.shape == (4, 1, 28, 28) and (tmp_path / "s.png").stat().st_size > 0
-    assert torch.equal(images, generate_class_samples(pipe.autoencoder, pair, 5, num_samples=4, steps=10))
-    grid = generate_samples_grid(pipe.autoencoder, pair, n_per_class=2, save_dir=tmp_path, steps=10)
+    assert torch.equal(images, generate_class_samples(pipe.autoencoder, diffusion, 5, num_samples=4, steps=10))
+    grid = generate_samples_grid(pipe.autoencoder, diffusion, n_per_class=2, save_dir=tmp_path, steps=10)
     assert grid.shape == (20, 1, 28, 28) and (tmp_path / "samples_grid.png").is_file()
     with pytest.raises(ValueError, match="Unknown class"):
-        generate_class_samples(pipe.autoencoder, pair, "hat")
+        generate_class_samples(pipe.autoencoder, diffusion, "hat")
 
 
 def test_missing_and_corrupt_checkpoints(tmp_path):

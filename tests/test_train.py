@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+
 import pytest
 import torch
 
@@ -30,7 +33,8 @@ def test_quick_run_writes_loadable_checkpoints_with_metadata(quick_run):
         history = meta["history"]["epochs"]
         assert len(history) == meta["profile_config"][kind]["epochs"] and all("train_loss" in h for h in history)
     diffusion = load_checkpoint(quick_run / "diffusion.pt", "diffusion")
-    assert diffusion["extra"]["latent_std"].shape == (64,)
+    assert diffusion["state_dict"]["normalizer.std"].shape == (64,)  # the normaliser is part of the model
+    assert diffusion["config"]["sampling"]["guidance"] > 1  # the tuned sampling settings travel with it
     assert diffusion["metadata"]["history"]["epochs"][-1]["val_loss"] < 1.0  # learned something beyond ε̂ = 0
 
 
@@ -57,15 +61,76 @@ def test_resume_continues_to_the_same_weights(quick_run, tmp_path):
 def test_resume_with_a_different_plan_is_refused(tmp_path):
     args = ["classifier", "--profile", "quick", "--out", str(tmp_path)]
     assert main([*args, "--stop-after", "1"]) == 0
-    with pytest.raises(CheckpointError, match="planned for 2 epochs, not 3"):
+    with pytest.raises(CheckpointError, match=r"different run \(planned_epochs: 2 there, 3 now\)"):
         main([*args, "--epochs", "3", "--resume"])
 
 
 def test_mismatched_autoencoder_is_detected(quick_run, tmp_path):
-    import shutil
-
     for kind in ("autoencoder", "diffusion"):
         shutil.copy(quick_run / f"{kind}.pt", tmp_path / f"{kind}.pt")
     assert main(["autoencoder", "--profile", "quick", "--out", str(tmp_path), "--seed", "9"]) == 0
     with pytest.raises(CheckpointError, match="different autoencoder"):
         load_pretrained(tmp_path)
+
+
+def test_stale_resume_after_a_new_autoencoder_is_refused(quick_run, tmp_path):
+    """A diffusion state saved against one autoencoder must not be finished against another: the result would carry
+    the new autoencoder's fingerprint and sample at chance."""
+    shutil.copy(quick_run / "autoencoder.pt", tmp_path / "autoencoder.pt")
+    args = ["--profile", "quick", "--out", str(tmp_path)]
+    assert main(["diffusion", *args, "--stop-after", "1"]) == 0
+    assert main(["autoencoder", *args, "--seed", "1"]) == 0
+    with pytest.raises(CheckpointError, match="different run \\(autoencoder_sha256"):
+        main(["diffusion", *args, "--resume"])
+    assert not (tmp_path / "diffusion.pt").exists()
+
+
+def test_resume_with_another_seed_is_refused(tmp_path):
+    args = ["classifier", "--profile", "quick", "--out", str(tmp_path)]
+    assert main([*args, "--stop-after", "1"]) == 0
+    with pytest.raises(CheckpointError, match=r"different run \(seed: 0 there, 5 now\)"):
+        main([*args, "--seed", "5", "--resume"])
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", None])
+def test_damaged_or_foreign_state_is_explained(tmp_path, content):
+    state = tmp_path / "classifier.state.pt"
+    if content is None:  # a readable file that is not a training state of this version
+        torch.save({"model": {}}, state)
+    else:
+        state.write_bytes(content)
+    with pytest.raises(CheckpointError, match=f"{state.name} is not a (readable )?training state.*delete"):
+        main(["classifier", "--profile", "quick", "--out", str(tmp_path), "--resume"])
+
+
+def test_quick_run_never_writes_into_the_shipped_folder(monkeypatch, tmp_path):
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    monkeypatch.setenv("FMD_CHECKPOINT_DIR", str(shipped))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["autoencoder", "--profile", "quick", "--out", str(shipped)])
+    assert main(["autoencoder", "--profile", "quick", "--epochs", "1"]) == 0  # default --out: build/quick
+    assert (tmp_path / "build" / "quick" / "autoencoder.pt").is_file() and not list(shipped.iterdir())
+
+
+def test_bad_arguments_fail_before_training(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for argv, message in [
+        (["--out", str(blocker / "sub")], "--out .* is not a writable folder"),
+        (["--stop-after", "0", "--out", str(tmp_path)], "--stop-after must be >= 1"),
+        (["--epochs", "0", "--out", str(tmp_path)], "--epochs must be >= 1"),
+    ]:
+        with pytest.raises(SystemExit):
+            main(["autoencoder", "--profile", "quick", *argv])
+        assert re.search(message, capsys.readouterr().err)
+    assert not list(tmp_path.glob("*.pt"))
+
+
+def test_orphan_temporary_files_are_cleaned(tmp_path):
+    """A save killed mid-write leaves `.<name>.*.tmp`; the next save of that file removes it."""
+    orphan = tmp_path / ".autoencoder.pt.abc123.tmp"
+    orphan.write_bytes(b"half a checkpoint")
+    assert main(["autoencoder", "--profile", "quick", "--out", str(tmp_path), "--epochs", "1"]) == 0
+    assert not list(tmp_path.glob("*.tmp")) and (tmp_path / "autoencoder.pt").is_file()

@@ -15,6 +15,7 @@ from fmd_utils.diffusion import LatentDiffusion  # noqa: E402
 from fmd_utils.normalizer import LatentNormalizer  # noqa: E402
 from fmd_utils.pipeline import LatentDiffusionPipeline  # noqa: E402
 from fmd_utils.schedule import NoiseSchedule  # noqa: E402
+from fmd_utils.settings import SamplingSettings  # noqa: E402
 from fmd_utils.trajectory import forward_trajectory, reverse_trajectory  # noqa: E402
 from fmd_utils.viz import create_diffusion_animation, visualize_denoising_steps  # noqa: E402
 from fmd_utils.widgets import timestep_player  # noqa: E402
@@ -25,8 +26,9 @@ def pipe():
     torch.manual_seed(0)
     autoencoder = Autoencoder(AutoencoderConfig(channels=(8, 16), blocks=1)).eval()
     diffusion = LatentDiffusion(ConditionalLatentUNet(DenoiserConfig(widths=(32, 64), embed_dim=16)),
-                                NoiseSchedule("cosine", 1000), "v").eval()
-    return LatentDiffusionPipeline(autoencoder, diffusion, LatentNormalizer(64))
+                                NoiseSchedule("cosine", 1000), "v", LatentNormalizer.fit(torch.randn(100, 64) * 2),
+                                SamplingSettings(guidance=3.0, guidance_interval=(100, 799))).eval()
+    return LatentDiffusionPipeline(autoencoder, diffusion)
 
 
 def test_reverse_trajectory_runs_from_noise_to_clean(pipe):
@@ -36,10 +38,11 @@ def test_reverse_trajectory_runs_from_noise_to_clean(pipe):
     assert traj.noise_levels[0] > 0.99 and traj.noise_levels[-1] == 0.0
     again = reverse_trajectory(pipe, 3, steps=10, seed=3)
     assert torch.equal(traj.latents, again.latents)
-    # the final latent is what pipe.sample_latents returns for the same seed (both with the default guidance and
-    # guidance interval): one code path, not a replica
-    torch.testing.assert_close(pipe.normalizer.denormalize(traj.latents[-1:]),
-                               pipe.sample_latents(["Dress"], steps=10, seed=3))
+    # the final latent is what pipe.sample_latents returns for the same seed (both with the model's stored
+    # guidance and interval), bit for bit: one code path, not a replica; and the first is the sampler's z_T
+    assert torch.equal(traj.latents[-1:], pipe.sample_latents(["Dress"], steps=10, seed=3))
+    z_T = torch.randn(1, 64, generator=torch.Generator().manual_seed(3))  # noqa: N806 - the paper's name
+    torch.testing.assert_close(traj.latents[:1], pipe.diffusion.normalizer.denormalize(z_T))
 
 
 def test_forward_trajectory_noise_grows(pipe):
@@ -47,6 +50,12 @@ def test_forward_trajectory_noise_grows(pipe):
     traj = forward_trajectory(pipe, image, [-1, 100, 500, 999])
     assert traj.noise_levels == sorted(traj.noise_levels) and traj.noise_levels[0] == 0.0
     torch.testing.assert_close(traj.images[0:1], pipe.autoencoder(image[None]))
+    # raw latents: noising at t then standardising gives √ᾱ z̃0 + √(1−ᾱ) ε with the shared ε
+    eps = torch.randn(1, 64, generator=torch.Generator().manual_seed(0))
+    z0 = pipe.diffusion.normalizer.normalize(traj.latents[:1])
+    a = pipe.diffusion.schedule.alpha_bar[500]
+    torch.testing.assert_close(pipe.diffusion.normalizer.normalize(traj.latents[2:3]),
+                               a.sqrt() * z0 + (1 - a).sqrt() * eps, atol=1e-5, rtol=1e-5)
     assert traj.labels()[0].startswith("clean") and "t = 999" in traj.labels()[-1]
 
 
