@@ -53,7 +53,7 @@ class ConditionedResidualBlock(nn.Module):
         y = P x + W_2\,\mathrm{Dropout}(\mathrm{SiLU}(h))
 
     where P is the identity, or a linear projection when the width changes. W_2 starts at zero, so every block
-    starts as the identity and the network as a whole starts simple.
+    starts as its skip path P x: the identity where the width stays, a random linear map where it changes.
     """
 
     def __init__(self, dim_in: int, dim_out: int, embed_dim: int, dropout: float = 0.0) -> None:
@@ -84,9 +84,12 @@ class TokenSelfAttention(nn.Module):
     r"""Self-attention across K feature groups of a vector.
 
     .. math::
-        H = \mathrm{reshape}(h, K \times W/K) + P, \quad
-        h' = h + \mathrm{reshape}\big(W_o\,\mathrm{MHSA}(\mathrm{LN}(H))\big), \quad
-        \mathrm{MHSA}: \mathrm{softmax}\big(QK^\top/\sqrt{d}\big)V
+        \tilde H = \mathrm{LN}\big(\mathrm{reshape}(h, K \times W/K) + P\big), \quad
+        Q, K, V = \tilde H W_Q,\ \tilde H W_K,\ \tilde H W_V, \quad
+        h' = h + \mathrm{reshape}\big(\mathrm{softmax}(QK^\top/\sqrt{d})\,V\,W_o\big)
+
+    (rows of :math:`\tilde H` are the K tokens; d = W/K per head; W_o starts at zero, so the layer starts as the
+    identity).
     """
 
     def __init__(self, dim: int, tokens: int, heads: int) -> None:

@@ -82,7 +82,8 @@ def ddim_step(z0_hat: torch.Tensor, eps: torch.Tensor, alpha_bar_t: torch.Tensor
     """z at the next (smaller) timestep from the model's ẑ_0 and ε̂: keep ẑ_0, re-noise it to the next level with
     ε̂, plus fresh noise σ ξ when η > 0."""
     a_t, a_next = alpha_bar_t, alpha_bar_next
-    sigma = eta * ((1 - a_next) / (1 - a_t)).sqrt() * (1 - a_t / a_next).sqrt()
+    # σ = 0 for η = 0, also when the step goes up in noise (inversion), where the second root would be imaginary
+    sigma = eta * ((1 - a_next) / (1 - a_t)).sqrt() * (1 - a_t / a_next).sqrt() if eta else 0.0
     z = a_next.sqrt() * z0_hat + (1 - a_next - sigma**2).clamp(min=0).sqrt() * eps  # √ᾱ' ẑ0 + √(1−ᾱ'−σ²) ε̂
     if xi is not None:
         z = z + sigma * xi  # + σ ξ
@@ -154,6 +155,33 @@ def ddim_steps(
         z = ddim_step(z0_hat, eps, alpha_bar[t], a_next, settings.eta,
                       torch.randn(z.shape, generator=generator).to(y.device) if noisy else None)
         yield _raw_step(diffusion, t, -1 if last else taus[i + 1], z, z0_hat)
+
+
+@torch.no_grad()
+def ddim_inversion(
+    diffusion: LatentDiffusion,
+    z0: torch.Tensor,
+    y,
+    settings: SamplingSettings,
+    end_t: int | None = None,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Run deterministic DDIM *upwards*: from raw clean latents ``z0`` to the raw latents at ``end_t`` (default
+    T − 1) from which DDIM with the same settings (η = 0) comes back to about ``z0``.
+
+    Each step reuses the η = 0 update with the roles of the two timesteps swapped: at the current z and t the model
+    estimates ε̂ and ẑ_0, and z at the next, *larger* timestep is √ᾱ' ẑ_0 + √(1−ᾱ') ε̂. It is exact only as far as
+    ε̂ changes little between neighbouring timesteps (the ODE view of DDIM), so more steps invert better."""
+    if settings.eta != 0:
+        raise ValueError(f"inversion needs deterministic DDIM (eta = 0), got eta = {settings.eta}")
+    y, z = _start(diffusion, y, settings, torch.Generator(), z0)  # validated labels, standardised z0
+    taus = ddim_timesteps(diffusion.num_steps, settings.steps, end_t)[::-1]  # increasing: 0 … end_t
+    alpha_bar = diffusion.schedule.alpha_bar
+    for t, t_next in progress_bar(list(zip(taus[:-1], taus[1:], strict=True)), progress, desc="DDIM inversion"):
+        t_batch = torch.full((len(y),), t, dtype=torch.long, device=y.device)
+        eps, z0_hat = diffusion.predict(z, t_batch, y, settings.guidance_at(t))
+        z = ddim_step(z0_hat, eps, alpha_bar[t], alpha_bar[t_next])  # the η = 0 step, towards more noise
+    return diffusion.normalizer.denormalize(z)
 
 
 def sampler_steps(
