@@ -6,7 +6,7 @@ import torch
 from fmd_utils.denoiser import ConditionalLatentUNet, DenoiserConfig
 from fmd_utils.diffusion import LatentDiffusion
 from fmd_utils.normalizer import LatentNormalizer
-from fmd_utils.sampling import ddim_steps, ddim_timesteps, sample, sampler_steps
+from fmd_utils.sampling import ddim_inversion, ddim_step, ddim_steps, ddim_timesteps, ddpm_step, sample, sampler_steps
 from fmd_utils.schedule import NoiseSchedule
 from fmd_utils.settings import SamplingSettings
 
@@ -173,3 +173,35 @@ def test_a_perfect_denoiser_recovers_the_data(generator):
     torch.testing.assert_close(z, target.expand(2, -1), atol=1e-3, rtol=1e-3)
     z = sample(diffusion, [0], torch.Generator().manual_seed(0), SamplingSettings(sampler="ddpm"))
     torch.testing.assert_close(z, target, atol=1e-3, rtol=1e-3)
+
+
+def test_ddim_step_going_up_in_noise_is_finite():
+    """Inversion uses the η = 0 step with ᾱ decreasing; σ must be 0 there, not 0 · NaN."""
+    z0_hat, eps = torch.randn(3, 64), torch.randn(3, 64)
+    up = ddim_step(z0_hat, eps, torch.tensor(0.9), torch.tensor(0.5))
+    torch.testing.assert_close(up, 0.5**0.5 * z0_hat + 0.5**0.5 * eps)
+
+
+def test_ddpm_step_is_the_posterior_mean_plus_its_noise():
+    s = NoiseSchedule("cosine", 100)
+    z_t, z0_hat, xi = torch.randn(2, 64), torch.randn(2, 64), torch.randn(2, 64)
+    t = 40
+    mean = s.posterior_mean_coef_x0[t] * z0_hat + s.posterior_mean_coef_xt[t] * z_t
+    torch.testing.assert_close(ddpm_step(s, z_t, z0_hat, t, xi), mean + s.posterior_variance[t].sqrt() * xi)
+    torch.testing.assert_close(ddpm_step(s, z_t, z0_hat, 0, None),
+                               s.posterior_mean_coef_x0[0] * z0_hat + s.posterior_mean_coef_xt[0] * z_t)
+
+
+def test_ddim_inversion_round_trip(diffusion):
+    """Invert latents to noise and sample back with the same deterministic settings: close to the start, closer with
+    more steps (both are Euler solvers of one ODE)."""
+    z0 = sample(diffusion, [0, 5], torch.Generator().manual_seed(0), DDIM10)
+    errors = []
+    for steps in (20, 80):
+        settings = SamplingSettings(steps=steps)
+        noise = ddim_inversion(diffusion, z0, [0, 5], settings)
+        back = list(sampler_steps(diffusion, [0, 5], torch.Generator(), settings, z=noise))[-1].z
+        errors.append(((back - z0).norm() / z0.norm()).item())
+    assert errors[1] < errors[0] < 0.5 and torch.isfinite(noise).all()
+    with pytest.raises(ValueError, match="eta = 0"):
+        ddim_inversion(diffusion, z0, [0, 5], SamplingSettings(eta=0.5))
