@@ -1,7 +1,8 @@
 r"""Per-dimension standardisation of autoencoder latents before diffusion.
 
-The diffusion prior assumes data at unit scale: q(z_T) ≈ N(0, I) only if z_0 has roughly unit variance. Raw latents
-have arbitrary per-coordinate scales, so we standardise each coordinate with training-set statistics
+A noise schedule is designed for data of unit variance: SNR(t) = ᾱ_t / (1 − ᾱ_t) is the signal-to-noise ratio at
+step t only if z_0 has variance 1 (data of variance v see v · SNR(t)). Raw latents have arbitrary per-coordinate
+scales (variance ~34 on average here), so we standardise each coordinate with training-set statistics
 
 .. math::
     \tilde z = (z - \mu) / \sigma, \qquad z = \tilde z\,\sigma + \mu
