@@ -108,3 +108,33 @@ def test_page_renders_offline(browser, page_name):
         page.wait_for_timeout(800)
         assert image.get_attribute("src") != middle, f"scrubber {i}: play did not advance the image"
     context.close()
+
+
+@pytest.mark.parametrize("page_name", [p for p in PAGES if p.startswith("notebooks/")])
+def test_chapter_shows_package_code_and_folds_its_solutions(browser, page_name):
+    """Every chapter displays code from the package (highlighted listings with their file) and has at least three
+    exercises whose solutions are folded: written ones in <details>, code ones in collapsed cells. Opening one shows
+    it, with its maths typeset."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.goto((HTML / f"{page_name}.html").as_uri(), wait_until="load")
+    page.wait_for_timeout(1500)
+    listings = page.locator("figure.fmd-source")
+    assert listings.count() >= 1, "no source listing from the package"
+    assert "fmd_utils/" in listings.first.locator("figcaption").inner_text()
+    written = page.locator("main details:has(> summary:text-is('Solution'))")
+    folded_code = page.locator("main div.cell details.hide")
+    assert written.count() + folded_code.count() >= 3, "fewer than three folded solutions"
+    for solutions in (written, folded_code):
+        if solutions.count():
+            first = solutions.first
+            assert not first.evaluate("d => d.open"), "a solution is shown unfolded"
+            first.locator("summary").first.click()
+            page.wait_for_timeout(300)
+            assert first.evaluate("d => d.open") and first.evaluate("d => d.innerText.length") > 40
+    if written.count():
+        written.first.scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / f"{page_name.split('/')[-1]}_solution.png"))
+        has_maths = written.first.evaluate("d => d.innerHTML.includes('mjx-container') || !/\\$/.test(d.innerText)")
+        assert has_maths, "maths inside a solution left untypeset"
+    context.close()

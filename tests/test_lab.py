@@ -76,5 +76,19 @@ def test_play_button_scrubs_the_live_widget(lab):
         page.wait_for_timeout(2500)
         later = image.get_attribute("src")
         page.screenshot(path=str(ROOT / "book" / "_build" / "screenshots" / "jupyterlab_02.png"))
+        listings = page.locator(".jp-OutputArea figure.fmd-source").count()  # show_source renders as HTML
+        written = page.locator(".jp-MarkdownOutput details:has(> summary)")
+        written_count = written.count()
+        folded_inputs = page.locator(".jp-Cell .jp-InputPlaceholder").count()  # solution cells: input collapsed
+        solution_open = None
+        if written_count:
+            written.first.scroll_into_view_if_needed()
+            written.first.locator("summary").click()
+            page.wait_for_timeout(500)
+            solution_open = written.first.evaluate("d => d.open && d.innerText.length > 40")
+            page.screenshot(path=str(ROOT / "book" / "_build" / "screenshots" / "jupyterlab_02_solution.png"))
         browser.close()
     assert first and later and first != later, "the image did not follow the Play button in JupyterLab"
+    assert listings >= 1, "no source listing rendered in JupyterLab"
+    assert written_count >= 1 and solution_open, "written solutions are not folded <details> that open"
+    assert folded_inputs >= 1, "solution code cells are not collapsed in JupyterLab"
