@@ -1,4 +1,5 @@
-r"""Sample-quality metrics in the judge's feature space: FID, KID, accuracy, nearest-neighbour distances.
+r"""Sample-quality metrics in the judge's feature space: FID, KID, precision and recall, accuracy, nearest-neighbour
+distances.
 
 Fréchet distance between Gaussians fitted to two feature sets (Heusel et al., 2017):
 
@@ -8,6 +9,17 @@ Fréchet distance between Gaussians fitted to two feature sets (Heusel et al., 2
 Kernel Inception Distance (Bińkowski et al., 2018): the unbiased MMD² with the cubic kernel
 :math:`k(a, b) = (a^\top b / d + 1)^3`, averaged over random subsets. FID is biased upwards at small N, so a number
 only means something beside the *real-vs-real floor* (two real sets of the same size), which we always report.
+
+Precision and recall (Kynkäänniemi et al., 2019) split what FID mixes. Each set's *manifold* is the union of balls
+around its points, each ball reaching the point's k-th nearest neighbour in the same set:
+
+.. math::
+    \mathrm{precision} = \frac{1}{|G|}\sum_{g \in G} \mathbb{1}\big[g \in \mathcal{M}(R)\big], \qquad
+    \mathrm{recall} = \frac{1}{|R|}\sum_{r \in R} \mathbb{1}\big[r \in \mathcal{M}(G)\big], \qquad
+    \mathcal{M}(S) = \bigcup_{s \in S} B\big(s, \lVert s - \mathrm{NN}_k(s, S) \rVert\big)
+
+Precision: what share of the samples look like some real image (quality); recall: what share of the real images
+some sample comes close to (diversity). Both depend on N and k, so they too are read beside their real-vs-real values.
 """
 
 from __future__ import annotations
@@ -55,6 +67,39 @@ def kernel_distance(
         )
         values.append(float(mmd))
     return float(np.mean(values)), float(np.std(values))
+
+
+def knn_radii(features: torch.Tensor, k: int = 3, batch_size: int = 1000) -> torch.Tensor:
+    """Distance from each of the (N, d) ``features`` to its k-th nearest neighbour in the same set (itself excluded):
+    the radii of the balls whose union is the set's manifold."""
+    if not 1 <= k < len(features):
+        raise ValueError(f"k must be between 1 and N - 1 = {len(features) - 1}, got {k}")
+    x = features.double().cpu()
+    out = [torch.cdist(x[i : i + batch_size], x).topk(k + 1, largest=False).values[:, k]  # [:, 0] is the point
+           for i in range(0, len(x), batch_size)]
+    return torch.cat(out)
+
+
+def in_manifold(queries: torch.Tensor, points: torch.Tensor, radii: torch.Tensor, batch_size: int = 1000
+                ) -> torch.Tensor:
+    """Boolean (M,): whether each query lies inside at least one ball B(points[j], radii[j])."""
+    if len(radii) != len(points):
+        raise ValueError(f"one radius per point: got {len(radii)} radii for {len(points)} points")
+    q, p = queries.double().cpu(), points.double().cpu()
+    out = [(torch.cdist(q[i : i + batch_size], p) <= radii[None, :]).any(dim=1) for i in range(0, len(q), batch_size)]
+    return torch.cat(out)
+
+
+def precision_recall(real: torch.Tensor, generated: torch.Tensor, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al., 2019) of ``generated`` against ``real`` features:
+    precision = share of generated points inside the real manifold, recall = share of real points inside the
+    generated manifold (each manifold: balls reaching every point's k-th nearest neighbour in its own set)."""
+    if real.ndim != 2 or generated.ndim != 2 or real.shape[1] != generated.shape[1]:
+        raise ValueError(f"expected two (N, d) feature sets of equal d, got {tuple(real.shape)} and "
+                         f"{tuple(generated.shape)}")
+    precision = in_manifold(generated, real, knn_radii(real, k)).double().mean().item()  # g ∈ M(R)
+    recall = in_manifold(real, generated, knn_radii(generated, k)).double().mean().item()  # r ∈ M(G)
+    return precision, recall
 
 
 def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
