@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 NOTEBOOKS_MD    := $(wildcard notebooks/*.md)
 NOTEBOOKS_IPYNB := $(NOTEBOOKS_MD:.md=.ipynb)
 
-.PHONY: all setup data notebooks lab book browser test-book test test-unit test-notebooks lint train train-quick evaluate samples clean help
+.PHONY: all setup data notebooks lab book browser test-book test test-unit test-notebooks lint train train-fast train-quick evaluate evaluate-fast samples clean help
 
 all: book samples ## set up, then the main job: build the book (book/_build/html/index.html) and a sample grid
 
@@ -92,6 +92,14 @@ lint: $(STAMP) ## ruff
 # ----------------------------------------------------------------------------------------------- models
 train: setup ## retrain all shipped checkpoints from scratch (full profile) into checkpoints/
 	$(PY) -m fmd_utils.train all --profile full --out checkpoints
+
+train-fast: setup ## the fast profile (the notebooks' RETRAIN; about 5 minutes for autoencoder + denoiser) into build/fast
+	$(PY) -m fmd_utils.train autoencoder --profile fast --out build/fast
+	$(PY) -m fmd_utils.train diffusion --profile fast --out build/fast
+	cp checkpoints/classifier.pt build/fast/classifier.pt
+
+evaluate-fast: setup ## measure the fast profile's models (make train-fast first): results/fast/metrics.md
+	$(PY) -m fmd_utils.evaluate --checkpoints build/fast --out results/fast/metrics.json --no-sweeps
 
 train-quick: setup ## a tiny end-to-end training run (seconds) into build/quick
 	$(PY) -m fmd_utils.train all --profile quick --out build/quick

@@ -27,7 +27,7 @@ class AutoencoderConfig:
     """Architecture of :class:`Autoencoder`."""
 
     latent_dim: int = 64
-    channels: tuple[int, int] = (32, 64)  # widths at 14×14 and 7×7
+    channels: tuple[int, int] = (48, 96)  # widths at 14×14 and 7×7
     blocks: int = 1  # residual + CAL blocks at 7×7, in the encoder and again in the decoder
 
     def to_dict(self) -> dict:

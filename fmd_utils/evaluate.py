@@ -7,9 +7,12 @@
 Writes ``metrics.json`` (everything) and ``metrics.md`` (the tables the README shows) next to it. From Python:
 ``evaluate(EvaluationSettings(samples=500, sweeps=False))`` returns an :class:`EvaluationReport`.
 
-All features are the judge's penultimate layer (:mod:`fmd_utils.classifier`); FID/KID are generated-vs-real-test,
-and the floor is real-train-vs-real-test at the same sample count, so "FID / floor" near 1 means "as close to the
-test set as other real images are". The floor shrinks as N grows, so compare ratios only at equal N.
+All features are the judge's penultimate layer (:mod:`fmd_utils.classifier`); FID/KID and precision/recall are
+generated-vs-real-test, and the floor is real-train-vs-real-test at the same sample count, so "FID / floor" near 1
+means "as close to the test set as other real images are", and "recall / real-vs-real recall" near 1 means "reaches as
+much of the test set's variety as other real images do". The reconstructions are those same real training images
+passed through the autoencoder: roughly a ceiling for samples, which all pass through its decoder. FID's floor
+shrinks as N grows, so compare ratios only at equal N.
 """
 
 from __future__ import annotations
@@ -34,7 +37,15 @@ from .classes import CLASS_NAMES, NUM_CLASSES
 from .classifier import FashionClassifier
 from .config import TARGETS, EvaluationSettings
 from .data import load_fashion_mnist, to_float
-from .metrics import accuracy, confusion_matrix, frechet_distance, kernel_distance, nearest_neighbour_distance, psnr
+from .metrics import (
+    accuracy,
+    confusion_matrix,
+    frechet_distance,
+    kernel_distance,
+    nearest_neighbour_distance,
+    precision_recall,
+    psnr,
+)
 from .pipeline import LatentDiffusionPipeline, load_pretrained
 from .progress import progress
 from .settings import SamplingSettings, add_sampling_arguments, interval_label, settings_from_args
@@ -71,7 +82,9 @@ class JudgedSamples:
 
 
 class Evaluator:
-    """The judge and the real reference sets (features of a balanced test subset and of a train subset) for one N."""
+    """The judge and the real reference sets (features of a balanced test subset and of a train subset) for one N;
+    ``floor`` holds the train subset's distances to the test subset (FID, KID, precision, recall): the real-vs-real
+    values every measurement is read beside."""
 
     def __init__(self, pipe: LatentDiffusionPipeline, judge: FashionClassifier, n: int, seed: int = 0) -> None:
         self.pipe, self.judge, self.n, self.seed = pipe, judge, n, seed
@@ -80,7 +93,8 @@ class Evaluator:
         test_idx = balanced_subset(self.test.labels, n, gen)
         train_idx = balanced_subset(self.train.labels, n, gen)
         self.test_features = self.features(to_float(self.test.images[test_idx]))
-        self.train_features = self.features(to_float(self.train.images[train_idx]))
+        self.train_images = to_float(self.train.images[train_idx])
+        self.train_features = self.features(self.train_images)
         self.labels = torch.arange(NUM_CLASSES).repeat_interleave(n // NUM_CLASSES)
         self.floor = self.distances(self.train_features)
 
@@ -94,11 +108,20 @@ class Evaluator:
         return JudgedSamples(images, labels, predicted, features, seconds)
 
     def distances(self, features: torch.Tensor) -> dict:
-        """FID and KID of ``features`` against the real test subset."""
+        """FID, KID, precision and recall (k = 3) of ``features`` against the real test subset."""
         # subsets of at most half the set, so that their spread (kid_std) says something also at small N
         kid, kid_std = kernel_distance(features, self.test_features, torch.Generator().manual_seed(self.seed),
                                        subset_size=min(1000, self.n // 2))
-        return {"fid": frechet_distance(features, self.test_features), "kid": kid, "kid_std": kid_std}
+        precision, recall = precision_recall(self.test_features, features)
+        return {"fid": frechet_distance(features, self.test_features), "kid": kid, "kid_std": kid_std,
+                "precision": precision, "recall": recall}
+
+    def against_floor(self, distances: dict) -> dict:
+        """Each measure as a multiple of its real-vs-real value (FID: lower is better, 1 is perfect; precision and
+        recall: higher is better, 1 means as good as other real images)."""
+        return {"fid_over_floor": distances["fid"] / self.floor["fid"],
+                "precision_over_floor": distances["precision"] / self.floor["precision"],
+                "recall_over_floor": distances["recall"] / self.floor["recall"]}
 
     def generate(self, settings: SamplingSettings | None = None) -> JudgedSamples:
         """N generated samples (n / 10 per class) with ``settings`` (default: the model's), judged and timed."""
@@ -117,26 +140,28 @@ class Evaluator:
         if settings.sampler == "ddpm":
             result["steps"] = self.pipe.diffusion.num_steps
         result["guidance_interval"] = list(settings.guidance_interval) if settings.guidance_interval else None
-        result["fid_over_floor"] = result["fid"] / self.floor["fid"]
-        return result
+        return {**result, **self.against_floor(result)}
 
     def reconstructions(self) -> dict:
-        """The autoencoder on the whole test set: PSNR, and the judge on real images versus their reconstructions
-        (the ceiling every sample lives under)."""
+        """The autoencoder (the ceiling every sample lives under): PSNR and the judge on the whole test set, real
+        images versus their reconstructions; and the floor's training images, reconstructed, against the test
+        subset (FID, KID, precision, recall): how much quality and variety the decoder alone keeps."""
         test = to_float(self.test.images)
         recon = map_batches(self.pipe.autoencoder, test, device=self.pipe.device)
         per_image = ((recon - test) ** 2).flatten(1).mean(1)
         mse = per_image.mean().item()
         real = self.judge_images(test, self.test.labels)
         rebuilt = self.judge_images(recon, self.test.labels)
-        idx = balanced_subset(self.test.labels, self.n, torch.Generator().manual_seed(self.seed + 1))
+        train_rebuilt = self.features(map_batches(self.pipe.autoencoder, self.train_images, device=self.pipe.device))
+        distances = self.distances(train_rebuilt)
         return {
             "judge_accuracy_real_test": real.accuracy,
             "autoencoder_test_mse": mse,
             "autoencoder_test_psnr": psnr(mse),  # PSNR of the mean squared error over the whole test set
             "autoencoder_test_psnr_mean_per_image": (10 * torch.log10(1 / per_image)).mean().item(),
             "judge_accuracy_reconstructions": rebuilt.accuracy,
-            "reconstruction_fid": frechet_distance(rebuilt.features[idx], self.test_features),
+            **{f"reconstruction_{key}": value for key, value in distances.items()},
+            **{f"reconstruction_{key}": value for key, value in self.against_floor(distances).items()},
         }
 
     def memorisation(self, settings: SamplingSettings, n: int = 1000) -> dict:
@@ -269,6 +294,12 @@ def _row(name: str, shown: str, value: float, target_key: str, at_most: bool = F
     return f"| {name} | {shown} | {'≤' if at_most else '≥'} {target_text} | {'met' if met else '**short**'} |"
 
 
+def _training_target(training: dict) -> str:
+    """The training-time target for the profile the models were trained with."""
+    return "train_minutes_fast_profile" if training["autoencoder"]["profile"] == "fast" else \
+        "train_minutes_autoencoder_and_denoiser"
+
+
 def render_markdown(r: dict) -> str:
     """The report as markdown tables, each measurement beside its target from :data:`fmd_utils.config.TARGETS`."""
     g, rec, floor, m, tr, thr = r["generated"], r["reconstruction"], r["floor"], r["machine"], r["training"], \
@@ -278,9 +309,9 @@ def render_markdown(r: dict) -> str:
     seconds_1000 = 1000 / thr[next(k for k in thr if k.startswith("ddim"))]
     lines = [
         f"Measured {r['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, {m['torch_threads']} threads) "
-        f"with `{r['command']}`; N = {g['samples']} generated samples "
-        f"(DDIM-{g['steps']}, guidance {g['guidance']:g} on {interval_label(g['guidance_interval'])}, "
-        f"seed {r['settings']['seed']}).",
+        f"with `{r['command']}`; models of the `{tr['autoencoder']['profile']}` profile; N = {g['samples']} "
+        f"generated samples (DDIM-{g['steps']}, guidance {g['guidance']:g} on "
+        f"{interval_label(g['guidance_interval'])}, seed {r['settings']['seed']}).",
         "",
         "| metric | measured | target | |",
         "|---|---|---|---|",
@@ -292,19 +323,39 @@ def render_markdown(r: dict) -> str:
         _row("judge accuracy on autoencoder reconstructions", _pct(rec["judge_accuracy_reconstructions"]),
              rec["judge_accuracy_reconstructions"], "judge_accuracy_reconstructions"),
         _row("conditional accuracy of generated samples", _pct(g["accuracy"]), g["accuracy"], "generated_accuracy"),
+        _row("generated precision / real-vs-real precision",
+             f"{g['precision']:.3f} / {floor['precision']:.3f} = {g['precision_over_floor']:.2f}",
+             g["precision_over_floor"], "precision_over_floor", unit=""),
+        _row("generated recall / real-vs-real recall",
+             f"{g['recall']:.3f} / {floor['recall']:.3f} = {g['recall_over_floor']:.2f}",
+             g["recall_over_floor"], "recall_over_floor", unit=""),
         _row("feature-FID generated vs test / real-vs-real floor",
              f"{g['fid']:.3f} / {floor['fid']:.3f} = {g['fid_over_floor']:.2f}", g["fid_over_floor"],
              "fid_over_floor", at_most=True, unit=""),
         f"| feature-KID generated vs test (floor) | {g['kid']:.5f} ({floor['kid']:.5f}) | — | |",
-        _row("training time, autoencoder + denoiser (judge)", f"{ae_dm_min:.1f} min ({judge_min:.1f} min)",
-             ae_dm_min, "train_minutes_autoencoder_and_denoiser", at_most=True, unit=" min"),
+        _row(f"training time, autoencoder + denoiser (judge), `{tr['autoencoder']['profile']}` profile",
+             f"{ae_dm_min:.1f} min ({judge_min:.1f} min)", ae_dm_min, _training_target(tr), at_most=True,
+             unit=" min"),
         _row(f"1000 decoded samples, DDIM-{g['steps']} with guidance", f"{seconds_1000:.2f} s", seconds_1000,
              "seconds_per_1000_samples", at_most=True, unit=" s"),
         f"| DDPM, all {r['settings']['T']} steps, with guidance | {thr['ddpm_all_steps_guided_images_per_s']:.0f}"
         " images/s | — | |",
         "",
-        f"Reconstruction FID (autoencoder output vs test, N = {g['samples']}): {rec['reconstruction_fid']:.3f}. "
-        f"Mean per-image PSNR: {rec['autoencoder_test_psnr_mean_per_image']:.2f} dB.",
+        f"Where quality and variety are lost (N = {g['samples']} each, against the balanced real test set; judge "
+        "features; precision and recall with k = 3):",
+        "",
+        "| set | FID | FID / floor | precision | recall | precision / real | recall / real |",
+        "|---|---|---|---|---|---|---|",
+        f"| real training images (the floor) | {floor['fid']:.3f} | 1 | {floor['precision']:.3f} | "
+        f"{floor['recall']:.3f} | 1 | 1 |",
+        f"| the same images through the autoencoder | {rec['reconstruction_fid']:.3f} | "
+        f"{rec['reconstruction_fid_over_floor']:.2f} | {rec['reconstruction_precision']:.3f} | "
+        f"{rec['reconstruction_recall']:.3f} | {rec['reconstruction_precision_over_floor']:.2f} | "
+        f"{rec['reconstruction_recall_over_floor']:.2f} |",
+        f"| generated samples | {g['fid']:.3f} | {g['fid_over_floor']:.2f} | {g['precision']:.3f} | "
+        f"{g['recall']:.3f} | {g['precision_over_floor']:.2f} | {g['recall_over_floor']:.2f} |",
+        "",
+        f"Mean per-image PSNR: {rec['autoencoder_test_psnr_mean_per_image']:.2f} dB. "
         f"Memorisation check (1000 images, mean L2 pixel distance to the nearest training image): generated "
         f"{r['memorisation']['nn_distance_generated']:.2f}, "
         f"real test images {r['memorisation']['nn_distance_real_test']:.2f}.",
@@ -315,21 +366,24 @@ def render_markdown(r: dict) -> str:
     if r.get("guidance_sweep"):
         sf = r["sweep_floor"]
         n = r["guidance_sweep"][0]["samples"]
-        lines += ["", f"Guidance sweep (DDIM-{g['steps']}, N = {n}, floor FID {sf['fid']:.3f}):", "",
-                  "| guidance w | applied on | accuracy | FID | FID / floor | KID | seconds for N |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["", f"Guidance sweep (DDIM-{g['steps']}, N = {n}; real-vs-real at this N: FID {sf['fid']:.3f}, "
+                  f"precision {sf['precision']:.3f}, recall {sf['recall']:.3f}):", "",
+                  "| guidance w | applied on | accuracy | FID / floor | precision | recall | KID | seconds for N |",
+                  "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {s['guidance']:g} | {interval_label(s['guidance_interval'])} | {_pct(s['accuracy'])} | "
-                  f"{s['fid']:.3f} | {s['fid_over_floor']:.2f} | {s['kid']:.5f} | {s['seconds']:.1f} |"
-                  for s in r["guidance_sweep"]]
+                  f"{s['fid_over_floor']:.2f} | {s['precision']:.3f} | {s['recall']:.3f} | {s['kid']:.5f} | "
+                  f"{s['seconds']:.1f} |" for s in r["guidance_sweep"]]
         lines += ["", f"Guidance interval sweep (DDIM-{g['steps']}, guidance {g['guidance']:g}, N = {n}):", "",
-                  "| guidance applied on | accuracy | FID / floor | KID | seconds for N |", "|---|---|---|---|---|"]
+                  "| guidance applied on | accuracy | FID / floor | precision | recall | seconds for N |",
+                  "|---|---|---|---|---|---|"]
         lines += [f"| {interval_label(s['guidance_interval'])} | {_pct(s['accuracy'])} | {s['fid_over_floor']:.2f} | "
-                  f"{s['kid']:.5f} | {s['seconds']:.1f} |" for s in r["interval_sweep"]]
+                  f"{s['precision']:.3f} | {s['recall']:.3f} | {s['seconds']:.1f} |" for s in r["interval_sweep"]]
         lines += ["", f"Sampler sweep (guidance {g['guidance']:g} on {interval_label(g['guidance_interval'])}, "
                   f"N = {n}):", "",
-                  "| sampler | steps | accuracy | FID / floor | seconds for N |", "|---|---|---|---|---|"]
+                  "| sampler | steps | accuracy | FID / floor | precision | recall | seconds for N |",
+                  "|---|---|---|---|---|---|---|"]
         lines += [f"| {s['sampler'].upper()} | {s['steps']} | {_pct(s['accuracy'])} | {s['fid_over_floor']:.2f} | "
-                  f"{s['seconds']:.1f} |" for s in r["step_sweep"]]
+                  f"{s['precision']:.3f} | {s['recall']:.3f} | {s['seconds']:.1f} |" for s in r["step_sweep"]]
     return "\n".join(lines) + "\n"
 
 

@@ -67,3 +67,21 @@ def test_old_format_is_explained(tmp_path):
     torch.save({"format": "fmd-checkpoint", "format_version": 1, "kind": "autoencoder"}, path)
     with pytest.raises(CheckpointError, match="format version 1, this code reads version 2.*make train"):
         load_checkpoint(path, "autoencoder")
+
+
+def test_shipped_checkpoints_are_what_make_train_writes():
+    """`make train` (the full profile) reproduces the shipped checkpoints: each was trained with the full profile's
+    current settings, on the current data, the denoiser on the shipped autoencoder."""
+    from dataclasses import asdict
+
+    from fmd_utils.checkpoint import load_model, state_fingerprint
+    from fmd_utils.config import get_profile
+
+    full = get_profile("full")
+    models = {kind: load_model(kind) for kind in ("autoencoder", "diffusion", "classifier")}
+    for kind, model in models.items():
+        meta = model.metadata
+        assert meta["profile"] == "full" and meta["seed"] == 0, kind
+        assert meta["profile_config"][kind] == asdict(getattr(full, kind)), f"{kind}: config.py changed since training"
+        assert meta["history"]["done"] and len(meta["history"]["epochs"]) == getattr(full, kind).epochs
+    assert models["diffusion"].metadata["autoencoder_sha256"] == state_fingerprint(models["autoencoder"].state_dict())

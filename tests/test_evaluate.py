@@ -32,6 +32,22 @@ def test_shipped_models_clear_generous_floors(report):
     # generated samples are far closer to real test images than noise would be, in the judge's feature space
     assert metrics["generated"]["fid_over_floor"] < floors["fid_over_floor"]
     assert metrics["floor"]["fid"] > 0
+    # samples look like real images and reach a fair share of their variety, beside real-vs-real at the same N
+    assert metrics["generated"]["precision_over_floor"] >= floors["precision_over_floor"]
+    assert metrics["generated"]["recall_over_floor"] >= floors["recall_over_floor"]
+
+
+def test_precision_and_recall_are_reported_beside_real_vs_real(report):
+    metrics, markdown = report
+    floor, rec, g = metrics["floor"], metrics["reconstruction"], metrics["generated"]
+    for values in (floor, g, {k.removeprefix("reconstruction_"): v for k, v in rec.items()}):
+        assert 0 < values["precision"] <= 1 and 0 < values["recall"] <= 1
+    assert g["recall_over_floor"] == pytest.approx(g["recall"] / floor["recall"])
+    assert rec["reconstruction_precision_over_floor"] == pytest.approx(rec["reconstruction_precision"]
+                                                                       / floor["precision"])
+    # the decoder is a ceiling: samples, which all pass through it, do not beat its FID
+    assert g["fid"] > 0.5 * rec["reconstruction_fid"]
+    assert "| the same images through the autoencoder |" in markdown and "recall / real" in markdown
 
 
 def test_report_has_every_item(report):
@@ -43,7 +59,7 @@ def test_report_has_every_item(report):
     assert all(v > 0 for v in metrics["throughput"].values())
     for phrase in ("judge accuracy on real test images", "real-vs-real floor", "Per-class conditional accuracy"):
         assert phrase in markdown
-    assert markdown.count("| met |") + markdown.count("| **short** |") == 7  # every target row has a verdict
+    assert markdown.count("| met |") + markdown.count("| **short** |") == 9  # every target row has a verdict
 
 
 def test_report_names_the_guidance_interval(report):
@@ -58,6 +74,7 @@ def test_evaluate_is_callable_from_python():
                                          throughput_repeats=1, memorisation_samples=20))
     assert isinstance(result, EvaluationReport)
     assert result.generated["samples"] == 100 and 0 <= result.generated["accuracy"] <= 1
+    assert {"precision", "recall", "precision_over_floor", "recall_over_floor"} <= set(result.guidance_sweep[0])
     assert [s["steps"] for s in result.step_sweep] == [5, 1000]  # DDIM-5 and DDPM over all T steps
     assert len(result.guidance_sweep) == 1 and result.to_markdown().startswith("Measured")
 
