@@ -1,6 +1,6 @@
 """Training for the three models, as functions and as a command line.
 
-    python -m fmd_utils.train {autoencoder,classifier,diffusion,all} [--profile quick|full] [--seed K]
+    python -m fmd_utils.train {autoencoder,classifier,diffusion,all} [--profile quick|fast|full] [--seed K]
                               [--device cpu|cuda|mps|auto] [--out DIR] [--resume] [--epochs N] [--stop-after N]
 
 Each stage writes ``DIR/<kind>.pt`` (weights + metadata, what ``load_pretrained`` reads) and, after every epoch,
@@ -357,7 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("stage", choices=[*STAGES, "all"], help="what to train ('all': autoencoder, diffusion, "
                         "classifier in that order)")
     parser.add_argument("--profile", default="full", choices=sorted(PROFILES),
-                        help="'full' = the shipped models; 'quick' = tiny models on 2048 images, for tests")
+                        help="'full' = the shipped models; 'fast' = smaller, in minutes (the notebooks' RETRAIN); "
+                        "'quick' = tiny models on 2048 images, for tests")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     parser.add_argument("--out", type=Path, default=None,
