@@ -57,12 +57,17 @@ lab: setup notebooks ## open the notebooks in JupyterLab (localhost, with a toke
 # ----------------------------------------------------------------------------------------------- book
 # jupyter-cache re-runs a notebook when its code cells change, and Sphinx re-reads a page when its source changes;
 # neither can see the package or the checkpoints the notebooks import, so a change to those starts a clean build.
-BOOK_INPUTS := $(wildcard fmd_utils/*.py) $(wildcard checkpoints/*.pt) results/metrics.md book/_config.yml book/_ext/offline.py
+BOOK_INPUTS := $(wildcard fmd_utils/*.py) $(wildcard checkpoints/*.pt) results/metrics.md book/_config.yml book/_ext/offline.py \
+               $(wildcard book/_generator/*)
 book/_build/.inputs-stamp: $(BOOK_INPUTS)
 	rm -rf book/_build
 	@mkdir -p book/_build && touch $@
 
-book: setup book/_build/.inputs-stamp ## build the static book (offline) into book/_build/html
+# the in-browser generator's weights, exported from the shipped checkpoints (python -m fmd_utils.web)
+book/_generated/fmd-model.js: $(wildcard checkpoints/*.pt) $(wildcard fmd_utils/*.py) | $(STAMP)
+	$(PY) -m fmd_utils.web --out book/_generated
+
+book: setup book/_build/.inputs-stamp book/_generated/fmd-model.js ## build the static book (offline) into book/_build/html
 	bash book/vendor.sh
 	TQDM_DISABLE=1 FMD_STATIC_PLAYERS=1 $(VENV)/bin/jupyter-book build book --warningiserror --keep-going
 	@echo "Book built: open book/_build/html/index.html"

@@ -9,7 +9,6 @@ screenshot of each page under ``book/_build/screenshots``.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "book" / "_build" / "html"
 SCREENSHOTS = ROOT / "book" / "_build" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAGES = {
     "intro": {"maths": False, "scrubbers": 0},
     "notebooks/01_autoencoder": {"maths": True, "scrubbers": 0},
@@ -31,21 +29,6 @@ pytestmark = [
     pytest.mark.book,
     pytest.mark.skipif(not (HTML / "index.html").is_file(), reason="book not built: run `make test-book`"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium not found: install Debian's chromium (make test-book does this when run as root)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )
-        yield browser
-        browser.close()
 
 
 def test_no_remote_scripts_or_stylesheets_and_pages_are_light():
