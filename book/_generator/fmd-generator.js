@@ -507,7 +507,9 @@
       host.dataset.generated = String(Number(host.dataset.generated || 0) + 1); // for tests: a run has finished
       button.disabled = false;
     }
-    button.addEventListener("click", () => run().catch((error) => { status.textContent = "Error: " + error.message; button.disabled = false; throw error; }));
+    const click = () => run().catch((error) => { status.textContent = "Error: " + error.message; button.disabled = false; throw error; });
+    button.addEventListener("click", click);
+    setTimeout(click, 0); // a first grid at once (about 0.1 s), so the reader sees what the panel does
     return { run, settings };
   }
 
