@@ -90,12 +90,14 @@ class GeneratorPanel:
         import ipywidgets as w
 
         stored = self.settings
-        classes = w.Dropdown(options=list(CLASS_NAMES), value=self.class_name, description="class")
-        guidance = w.FloatSlider(value=stored.guidance, min=0.0, max=MAX_GUIDANCE, step=0.5, description="guidance w")
+        wide = {"description_width": "initial"}  # labels in full ("steps (DDIM)", not "steps (DD…")
+        classes = w.Dropdown(options=list(CLASS_NAMES), value=self.class_name, description="class", style=wide)
+        guidance = w.FloatSlider(value=stored.guidance, min=0.0, max=MAX_GUIDANCE, step=0.5, description="guidance w",
+                                 style=wide)
         interval = w.Checkbox(value=stored.guidance_interval is not None,
                               description=f"guide only for t in [{self.interval[0]}, {self.interval[1]}]")
-        steps = w.Dropdown(options=list(STEP_CHOICES), value=stored.steps, description="steps (DDIM)")
-        seed = w.BoundedIntText(value=self.seed, min=0, max=2**31 - 1, description="seed")
+        steps = w.Dropdown(options=list(STEP_CHOICES), value=stored.steps, description="steps (DDIM)", style=wide)
+        seed = w.BoundedIntText(value=self.seed, min=0, max=2**31 - 1, description="seed", style=wide)
         button = w.Button(description="Generate", button_style="primary")
         image = w.Image(format="png", layout=w.Layout(width=f"{GRID * 28 * SCALE + (GRID - 1) * GAP}px"))
         status = w.HTML()

@@ -92,3 +92,47 @@ def test_play_button_scrubs_the_live_widget(lab):
     assert listings >= 1, "no source listing rendered in JupyterLab"
     assert written_count >= 1 and solution_open, "written solutions are not folded <details> that open"
     assert folded_inputs >= 1, "solution code cells are not collapsed in JupyterLab"
+
+
+def test_generator_panel_runs_the_python_model_in_jupyterlab(lab):
+    """In a kernel the generator panel's controls are ipywidgets that call pipe.generate: Generate with another
+    seed draws another grid, and the panel prints the Python call that makes it."""
+    import json
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    name = "_lab_generator_check.ipynb"  # a scratch notebook next to the chapters (ignored by git), removed after
+    cells = ["from fmd_utils import load_pretrained\nfrom fmd_utils.generator import generator_panel\n"
+             "generator_panel(load_pretrained(), 'Trouser')"]
+    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                           "source": source} for source in cells],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    path = ROOT / "notebooks" / name
+    path.write_text(json.dumps(notebook))
+    try:
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                        "--no-first-run", "--disable-background-networking"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{lab}/lab/tree/{name}", wait_until="domcontentloaded")
+            page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=90_000)
+            page.wait_for_timeout(3000)  # kernel start
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            image = page.locator(".jp-OutputArea .widget-image").last
+            image.wait_for(state="attached", timeout=120_000)
+            first = image.get_attribute("src")
+            status = page.locator(".jp-OutputArea .widget-html").last.inner_text()
+            seed = page.locator(".jp-OutputArea .widget-text input").last
+            seed.fill("7")
+            seed.press("Enter")
+            page.locator(".jp-OutputArea button:has-text('Generate')").click()
+            page.wait_for_function("src => { const i = [...document.querySelectorAll('.jp-OutputArea .widget-image')]"
+                                   ".pop(); return i && i.src !== src; }", arg=first, timeout=60_000)
+            later_status = page.locator(".jp-OutputArea .widget-html").last.inner_text()
+            page.screenshot(path=str(ROOT / "book" / "_build" / "screenshots" / "jupyterlab_generator.png"))
+            browser.close()
+    finally:
+        path.unlink(missing_ok=True)
+    assert first.startswith("data:image/png") or first.startswith("blob:"), first[:40]
+    assert 'pipe.generate(["Trouser"] * 16, seed=0' in status, status
+    assert "seed=7" in later_status, later_status
