@@ -1,13 +1,13 @@
 """The live path: a notebook run inside a real JupyterLab, its scrubber driven in headless Chromium.
 
 Run by ``make test-book`` (marker ``book``). Starts JupyterLab on 127.0.0.1 with no token, opens chapter 2, runs all
-cells through JupyterLab's own command, then presses the ipywidgets Play button and checks that the image follows.
+cells through JupyterLab's own command, then presses the ipywidgets Play button and checks that the image follows;
+then runs the generator panel in a scratch notebook and presses Generate. Chromium comes from conftest's ``browser``.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.book
 
 
@@ -58,79 +57,70 @@ def lab(tmp_path_factory):
     server.wait(timeout=30)
 
 
-def test_play_button_scrubs_the_live_widget(lab):
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
-                                    "--no-first-run", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{lab}/lab/tree/02_forward_diffusion.ipynb", wait_until="domcontentloaded")
-        page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=90_000)
-        page.wait_for_timeout(3000)  # kernel start
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        image = page.locator(".jp-OutputArea .widget-image").last
-        image.wait_for(state="attached", timeout=240_000)  # all cells, the player is the last output
-        image.scroll_into_view_if_needed()
-        first = image.get_attribute("src")
-        page.locator(".jp-OutputArea .widget-play button").first.click()  # Play (jslinked to the slider)
-        page.wait_for_timeout(2500)
-        later = image.get_attribute("src")
-        page.screenshot(path=str(ROOT / "book" / "_build" / "screenshots" / "jupyterlab_02.png"))
-        listings = page.locator(".jp-OutputArea figure.fmd-source").count()  # show_source renders as HTML
-        written = page.locator(".jp-MarkdownOutput details:has(> summary)")
-        written_count = written.count()
-        folded_inputs = page.locator(".jp-Cell .jp-InputPlaceholder").count()  # solution cells: input collapsed
-        solution_open = None
-        if written_count:
-            written.first.scroll_into_view_if_needed()
-            written.first.locator("summary").click()
-            page.wait_for_timeout(500)
-            solution_open = written.first.evaluate("d => d.open && d.innerText.length > 40")
-            page.screenshot(path=str(ROOT / "book" / "_build" / "screenshots" / "jupyterlab_02_solution.png"))
-        browser.close()
+def run_all_cells(browser, lab: str, name: str):
+    """A new page with notebook ``name`` open in JupyterLab and all its cells sent to the kernel."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{lab}/lab/tree/{name}", wait_until="domcontentloaded")
+    page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=90_000)
+    page.wait_for_timeout(3000)  # kernel start
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    return page
+
+
+def test_play_button_scrubs_the_live_widget(lab, browser):
+    page = run_all_cells(browser, lab, "02_forward_diffusion.ipynb")
+    image = page.locator(".jp-OutputArea .widget-image").last
+    image.wait_for(state="attached", timeout=240_000)  # all cells, the player is the last output
+    image.scroll_into_view_if_needed()
+    first = image.get_attribute("src")
+    page.locator(".jp-OutputArea .widget-play button").first.click()  # Play (jslinked to the slider)
+    page.wait_for_timeout(2500)
+    later = image.get_attribute("src")
+    page.screenshot(path=str(ROOT / "book" / "_build" / "screenshots" / "jupyterlab_02.png"))
+    listings = page.locator(".jp-OutputArea figure.fmd-source").count()  # show_source renders as HTML
+    written = page.locator(".jp-MarkdownOutput details:has(> summary)")
+    written_count = written.count()
+    folded_inputs = page.locator(".jp-Cell .jp-InputPlaceholder").count()  # solution cells: input collapsed
+    solution_open = None
+    if written_count:
+        written.first.scroll_into_view_if_needed()
+        written.first.locator("summary").click()
+        page.wait_for_timeout(500)
+        solution_open = written.first.evaluate("d => d.open && d.innerText.length > 40")
+        page.screenshot(path=str(ROOT / "book" / "_build" / "screenshots" / "jupyterlab_02_solution.png"))
+    page.close()
     assert first and later and first != later, "the image did not follow the Play button in JupyterLab"
     assert listings >= 1, "no source listing rendered in JupyterLab"
     assert written_count >= 1 and solution_open, "written solutions are not folded <details> that open"
     assert folded_inputs >= 1, "solution code cells are not collapsed in JupyterLab"
 
 
-def test_generator_panel_runs_the_python_model_in_jupyterlab(lab):
+def test_generator_panel_runs_the_python_model_in_jupyterlab(lab, browser):
     """In a kernel the generator panel's controls are ipywidgets that call pipe.generate: Generate with another
     seed draws another grid, and the panel prints the Python call that makes it."""
-    import json
+    import nbformat
 
-    playwright_api = pytest.importorskip("playwright.sync_api")
     name = "_lab_generator_check.ipynb"  # a scratch notebook next to the chapters (ignored by git), removed after
-    cells = ["from fmd_utils import load_pretrained\nfrom fmd_utils.generator import generator_panel\n"
-             "generator_panel(load_pretrained(), 'Trouser')"]
-    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                           "source": source} for source in cells],
-                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-                "nbformat": 4, "nbformat_minor": 5}
     path = ROOT / "notebooks" / name
-    path.write_text(json.dumps(notebook))
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}  # no dialog
+    nbformat.write(nbformat.v4.new_notebook(metadata=kernel, cells=[nbformat.v4.new_code_cell(
+        "from fmd_utils import load_pretrained\nfrom fmd_utils.generator import generator_panel\n"
+        "generator_panel(load_pretrained(), 'Trouser')")]), path)
     try:
-        with playwright_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
-                                        "--no-first-run", "--disable-background-networking"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{lab}/lab/tree/{name}", wait_until="domcontentloaded")
-            page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=90_000)
-            page.wait_for_timeout(3000)  # kernel start
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            image = page.locator(".jp-OutputArea .widget-image").last
-            image.wait_for(state="attached", timeout=120_000)
-            first = image.get_attribute("src")
-            status = page.locator(".jp-OutputArea .widget-html").last.inner_text()
-            seed = page.locator(".jp-OutputArea .widget-text input").last
-            seed.fill("7")
-            seed.press("Enter")
-            page.locator(".jp-OutputArea button:has-text('Generate')").click()
-            page.wait_for_function("src => { const i = [...document.querySelectorAll('.jp-OutputArea .widget-image')]"
-                                   ".pop(); return i && i.src !== src; }", arg=first, timeout=60_000)
-            later_status = page.locator(".jp-OutputArea .widget-html").last.inner_text()
-            page.screenshot(path=str(ROOT / "book" / "_build" / "screenshots" / "jupyterlab_generator.png"))
-            browser.close()
+        page = run_all_cells(browser, lab, name)
+        image = page.locator(".jp-OutputArea .widget-image").last
+        image.wait_for(state="attached", timeout=120_000)
+        first = image.get_attribute("src")
+        status = page.locator(".jp-OutputArea .widget-html").last.inner_text()
+        seed = page.locator(".jp-OutputArea .widget-text input").last
+        seed.fill("7")
+        seed.press("Enter")
+        page.locator(".jp-OutputArea button:has-text('Generate')").click()
+        page.wait_for_function("src => { const i = [...document.querySelectorAll('.jp-OutputArea .widget-image')]"
+                               ".pop(); return i && i.src !== src; }", arg=first, timeout=60_000)
+        later_status = page.locator(".jp-OutputArea .widget-html").last.inner_text()
+        page.screenshot(path=str(ROOT / "book" / "_build" / "screenshots" / "jupyterlab_generator.png"))
+        page.close()
     finally:
         path.unlink(missing_ok=True)
     assert first.startswith("data:image/png") or first.startswith("blob:"), first[:40]
