@@ -4,11 +4,12 @@ turned back into models by one loader, :func:`load_model`.
 A checkpoint is a plain dict (tensors, strings, numbers, lists) so ``torch.load(..., weights_only=True)`` can read it
 without running pickled code::
 
-    {"format": "fmd-checkpoint", "format_version": 2, "kind": "autoencoder" | "diffusion" | "classifier",
+    {"format": "fmd-checkpoint", "format_version": 2, "kind": "autoencoder" | "diffusion" | "flow" | "classifier",
      "config": {...}, "state_dict": {...}, "metadata": {...}}
 
 A diffusion checkpoint's state dict is the whole :class:`~fmd_utils.diffusion.LatentDiffusion` (denoiser and latent
-normaliser); its config holds the schedule, the prediction type and the tuned sampling settings.
+normaliser); its config holds the schedule, the prediction type and the tuned sampling settings. A flow checkpoint
+is the same for a :class:`~fmd_utils.flow.LatentFlow` (no schedule: the straight path has none).
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from .classifier import ClassifierConfig, FashionClassifier
 from .denoiser import ConditionalLatentUNet, DenoiserConfig
 from .device import resolve_device
 from .diffusion import LatentDiffusion
+from .flow import FlowSettings, LatentFlow
 from .schedule import NoiseSchedule
 from .settings import SamplingSettings
 
 FORMAT = "fmd-checkpoint"
 FORMAT_VERSION = 2
-KINDS = ("autoencoder", "diffusion", "classifier")
+KINDS = ("autoencoder", "diffusion", "flow", "classifier")
 FIX = (
     "Re-create it with `make train` (or `python -m fmd_utils.train all`), "
     "or restore it with `git checkout checkpoints/`."
@@ -165,8 +167,17 @@ def _build_diffusion(config: dict, path: Path) -> LatentDiffusion:
         raise CheckpointError(f"{path}: incomplete or incompatible diffusion config ({error}). {FIX}") from error
 
 
+def _build_flow(config: dict, path: Path) -> LatentFlow:
+    try:
+        return LatentFlow(ConditionalLatentUNet(build_config(DenoiserConfig, config["denoiser"], path)),
+                          sampling=FlowSettings.from_dict(config["sampling"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: incomplete or incompatible flow config ({error}). {FIX}") from error
+
+
 BUILDERS: dict[str, Callable[[dict, Path], nn.Module]] = {
-    "autoencoder": _build_autoencoder, "diffusion": _build_diffusion, "classifier": _build_classifier,
+    "autoencoder": _build_autoencoder, "diffusion": _build_diffusion, "flow": _build_flow,
+    "classifier": _build_classifier,
 }
 
 

@@ -188,8 +188,13 @@ class ConditionalLatentUNet(nn.Module):
 
     def conditions(self, t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """e = MLP(PE(t)) + E[y] for each distinct (t, y) pair in the batch, shape (P, E), and the index (N,) of
-        each row's pair. Real-valued t: one row per sample and no index."""
+        each row's pair. Real-valued t (flow matching): one row per sample and no index, unless the whole batch
+        shares one t (a sampling step), where the pairs are the distinct classes."""
         if torch.is_floating_point(t):
+            if len(t) > 1 and bool((t == t[0]).all()):
+                self.class_embedding.check(y)
+                y_d, index = torch.unique(y, return_inverse=True)
+                return self.time_embedding(t[:1].expand(len(y_d))) + self.class_embedding(y_d), index
             return self.time_embedding(t) + self.class_embedding(y), None
         self.class_embedding.check(y)  # before combining, so a bad label cannot pass as another pair
         key = t * (self.null_class + 1) + y  # one integer per (t, y) pair

@@ -37,6 +37,7 @@ from .classes import CLASS_NAMES, NUM_CLASSES
 from .classifier import FashionClassifier
 from .config import TARGETS, EvaluationSettings
 from .data import load_fashion_mnist, to_float
+from .flow import FlowSettings
 from .metrics import (
     accuracy,
     confusion_matrix,
@@ -46,10 +47,12 @@ from .metrics import (
     precision_recall,
     psnr,
 )
-from .pipeline import LatentDiffusionPipeline, load_pretrained
+from .pipeline import LatentDiffusionPipeline, LatentFlowPipeline, load_pretrained
 from .progress import progress
 from .settings import SamplingSettings, add_sampling_arguments, interval_label, settings_from_args
 from .writable import check_writable_dir
+
+Pipeline = LatentDiffusionPipeline | LatentFlowPipeline
 
 
 def balanced_subset(labels: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -123,22 +126,27 @@ class Evaluator:
                 "precision_over_floor": distances["precision"] / self.floor["precision"],
                 "recall_over_floor": distances["recall"] / self.floor["recall"]}
 
-    def generate(self, settings: SamplingSettings | None = None) -> JudgedSamples:
-        """N generated samples (n / 10 per class) with ``settings`` (default: the model's), judged and timed."""
-        settings = self.pipe.settings(settings)
+    def generate(self, settings: SamplingSettings | FlowSettings | None = None, pipe: Pipeline | None = None
+                 ) -> JudgedSamples:
+        """N generated samples (n / 10 per class) from ``pipe`` (default: the evaluator's) with ``settings``
+        (default: the model's), judged and timed."""
+        pipe = pipe or self.pipe
+        settings = pipe.settings(settings)
         start = time.perf_counter()
-        images = self.pipe.generate(self.labels, self.seed, settings=settings, progress=True)
+        images = pipe.generate(self.labels, self.seed, settings=settings, progress=True)
         return self.judge_images(images, self.labels, time.perf_counter() - start)
 
-    def generated(self, settings: SamplingSettings | None = None, samples: JudgedSamples | None = None) -> dict:
-        """Quality of N generated samples (``samples``, or new ones made with ``settings``): judge accuracy,
-        FID / KID beside the floor, and seconds taken."""
-        settings = self.pipe.settings(settings)
-        samples = self.generate(settings) if samples is None else samples
+    def generated(self, settings: SamplingSettings | FlowSettings | None = None,
+                  samples: JudgedSamples | None = None, pipe: Pipeline | None = None) -> dict:
+        """Quality of N generated samples (``samples``, or new ones made by ``pipe`` with ``settings``): judge
+        accuracy, FID / KID beside the floor, and seconds taken."""
+        pipe = pipe or self.pipe
+        settings = pipe.settings(settings)
+        samples = self.generate(settings, pipe) if samples is None else samples
         result = {**settings.to_dict(), "samples": self.n, "accuracy": samples.accuracy,
                   **self.distances(samples.features), "seconds": samples.seconds}
         if settings.sampler == "ddpm":
-            result["steps"] = self.pipe.diffusion.num_steps
+            result["steps"] = pipe.diffusion.num_steps
         result["guidance_interval"] = list(settings.guidance_interval) if settings.guidance_interval else None
         return {**result, **self.against_floor(result)}
 
@@ -175,16 +183,38 @@ class Evaluator:
         }
 
 
-def throughput(pipe: LatentDiffusionPipeline, n: int, settings: SamplingSettings, repeats: int) -> float:
+def throughput(pipe: Pipeline, n: int, settings: SamplingSettings | FlowSettings, repeats: int) -> float:
     """Decoded images per second (median of ``repeats`` timed runs after one warm-up)."""
     labels = torch.arange(n) % NUM_CLASSES
-    pipe.generate(labels[: min(n, 100)], 0, settings=settings.replace(sampler="ddim", steps=5))  # warm-up
+    warm_up = settings.replace(steps=5, **({"sampler": "ddim"} if isinstance(settings, SamplingSettings) else {}))
+    pipe.generate(labels[: min(n, 100)], 0, settings=warm_up)
     times = []
     for r in range(repeats):
         start = time.perf_counter()
         pipe.generate(labels, r, settings=settings)
         times.append(time.perf_counter() - start)
     return n / statistics.median(times)
+
+
+def flow_comparison(evaluator: Evaluator, diffusion: LatentDiffusionPipeline, flow: LatentFlowPipeline,
+                    nfes: tuple[int, ...], throughput_samples: int, repeats: int) -> list[dict]:
+    """Diffusion with DDIM (η = 0) against the flow model with Euler and with Heun, at each number of network
+    evaluations per sample (NFE) in ``nfes``, each model with its stored guidance weight and interval: accuracy,
+    FID / KID / precision / recall beside the floor, and seconds per ``throughput_samples`` decoded samples."""
+    plans = [
+        ("diffusion", "DDIM", diffusion, lambda k: diffusion.settings(sampler="ddim", steps=k, eta=0.0), 1),
+        ("flow", "Euler", flow, lambda k: flow.settings(sampler="euler", steps=k), 1),
+        ("flow", "Heun", flow, lambda k: flow.settings(sampler="heun", steps=k // 2), 2),
+    ]
+    rows = []
+    for nfe, (model, sampler, pipe, make, per_step) in progress(
+            [(k, plan) for k in nfes for plan in plans if k % plan[4] == 0], desc="diffusion vs flow"):
+        settings = make(nfe)
+        result = evaluator.generated(settings, pipe=pipe)
+        seconds = throughput_samples / throughput(pipe, throughput_samples, settings, repeats)
+        rows.append({**result, "model": model, "solver": sampler, "nfe": nfe, "evaluations_per_step": per_step,
+                     "seconds_per_1000": 1000 * seconds / throughput_samples})
+    return rows
 
 
 def machine() -> dict:
@@ -216,6 +246,7 @@ class EvaluationReport:
     memorisation: dict
     throughput: dict
     sweep_floor: dict | None = None
+    flow_comparison: list[dict] = field(default_factory=list)
     guidance_sweep: list[dict] = field(default_factory=list)
     interval_sweep: list[dict] = field(default_factory=list)
     step_sweep: list[dict] = field(default_factory=list)
@@ -255,6 +286,12 @@ def evaluate(settings: EvaluationSettings | None = None, checkpoints: str | os.P
             "ddpm_all_steps_guided_images_per_s": throughput(pipe, 200, sampling.replace(sampler="ddpm"), 1),
         },
     )
+    flow_path = Path(checkpoints or default_checkpoint_dir()) / "flow.pt"
+    if settings.flow_comparison and flow_path.is_file():
+        flow = load_pretrained(checkpoints, device=device, model="flow")
+        report.training["flow"] = _training_summary(flow.flow)
+        report.flow_comparison = flow_comparison(evaluator, pipe, flow, settings.nfe_sweep,
+                                                 settings.throughput_samples, settings.throughput_repeats)
     if settings.sweeps:
         n = min(settings.sweep_samples, settings.samples)
         sweep = evaluator if n == settings.samples else Evaluator(pipe, judge, n, settings.seed)
@@ -384,7 +421,31 @@ def render_markdown(r: dict) -> str:
                   "|---|---|---|---|---|---|---|"]
         lines += [f"| {s['sampler'].upper()} | {s['steps']} | {_pct(s['accuracy'])} | {s['fid_over_floor']:.2f} | "
                   f"{s['precision']:.3f} | {s['recall']:.3f} | {s['seconds']:.1f} |" for s in r["step_sweep"]]
+    if r.get("flow_comparison"):
+        lines += ["", render_flow_comparison(r)]
     return "\n".join(lines) + "\n"
+
+
+def render_flow_comparison(r: dict) -> str:
+    """The diffusion-against-flow table (chapter 6, README "Flow matching against diffusion")."""
+    rows, floor, tr = r["flow_comparison"], r["floor"], r["training"]
+    first = {row["model"]: row for row in reversed(rows)}
+    guidance = {m: f"guidance {row['guidance']:g} on " + (
+        interval_label(row["guidance_interval"]) if m == "diffusion" or row["guidance_interval"] is None
+        else f"t ∈ [{row['guidance_interval'][0]:g}, {row['guidance_interval'][1]:g}]") for m, row in first.items()}
+    train = {m: f"{tr[m]['epochs']} epochs, {tr[m]['train_seconds'] / 60:.1f} min" for m in ("diffusion", "flow")}
+    lines = [f"Diffusion against flow matching (same network, same latents, same batch and epochs; as recorded "
+             f"when each was trained: diffusion {train['diffusion']}, flow {train['flow']}), "
+             f"N = {rows[0]['samples']} per row; diffusion "
+             f"{guidance['diffusion']}, flow {guidance['flow']}; real-vs-real at this N: FID {floor['fid']:.3f}, "
+             f"precision {floor['precision']:.3f}, recall {floor['recall']:.3f}. NFE = network evaluations per "
+             "sample (a guided one runs its two passes as one batch):", "",
+             "| NFE | model | solver | steps | accuracy | FID / floor | precision / real | recall / real | "
+             "s per 1000 |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {row['nfe']} | {row['model']} | {row['solver']} | {row['steps']} | {_pct(row['accuracy'])} | "
+              f"{row['fid_over_floor']:.2f} | {row['precision_over_floor']:.2f} | {row['recall_over_floor']:.2f} | "
+              f"{row['seconds_per_1000']:.2f} |" for row in rows]
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------------- CLI
@@ -397,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--sweep-samples", type=int, default=defaults.sweep_samples, help="samples per sweep point")
     parser.add_argument("--no-sweeps", action="store_true", help="skip the guidance, interval and sampler sweeps")
+    parser.add_argument("--no-flow", action="store_true",
+                        help="skip the diffusion-against-flow comparison (it runs when the folder has flow.pt)")
     parser.add_argument("--checkpoints", type=Path, default=None, help="checkpoint folder (default: shipped)")
     parser.add_argument("--device", default="cpu")
     add_sampling_arguments(parser)
@@ -409,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:  # every argument and the output folder, before minutes of measurements
         settings = EvaluationSettings(samples=args.samples, sweep_samples=min(args.sweep_samples, args.samples),
-                                      seed=args.seed, sweeps=not args.no_sweeps).validate()
+                                      seed=args.seed, sweeps=not args.no_sweeps,
+                                      flow_comparison=not args.no_flow).validate()
         check_writable_dir(args.out.parent, "--out")
         diffusion = load_model("diffusion", Path(args.checkpoints or default_checkpoint_dir()) / "diffusion.pt")
         settings = replace(settings, sampling=settings_from_args(args, diffusion.sampling, diffusion.num_steps))

@@ -6,6 +6,8 @@
 
 Generation = sample raw latents with the diffusion model (:func:`fmd_utils.sampling.sample`), decode them.
 Sampling settings left out are the ones stored with the diffusion checkpoint (``pipe.diffusion.sampling``).
+``load_pretrained(model="flow")`` gives the same API for the flow matching model of chapter 6
+(:class:`LatentFlowPipeline`, :func:`fmd_utils.flow.flow_sample`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .classes import NUM_CLASSES, class_index
 from .classifier import FashionClassifier
 from .device import resolve_device
 from .diffusion import LatentDiffusion
+from .flow import FlowSettings, LatentFlow, flow_sample
 from .sampling import sample
 from .settings import SamplingSettings
 
@@ -40,13 +43,62 @@ def load_diffusion(path: str | os.PathLike | None = None, device: str | torch.de
     return load_model("diffusion", path, device)
 
 
+def load_flow(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> LatentFlow:
+    """The (EMA) flow model in ``path`` (default: the shipped ``checkpoints/flow.pt``), with its normaliser and its
+    tuned sampling settings."""
+    return load_model("flow", path, device)
+
+
 def load_classifier(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> FashionClassifier:
     """The judge used by the evaluation (default: the shipped ``checkpoints/classifier.pt``)."""
     return load_model("classifier", path, device)
 
 
+class _DecodingPipeline:
+    """What both pipelines share: an autoencoder that decodes the latents their model samples."""
+
+    autoencoder: Autoencoder
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.autoencoder.parameters()).device
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
+        """Images (on the CPU) for raw latents, decoded ``batch_size`` at a time (on a CPU, chunks whose activations
+        stay in cache decode ~20 % faster than one large batch)."""
+        return map_batches(self.autoencoder.decode, latents, batch_size, self.device)
+
+    def sample_latents(self, classes: Classes, seed: int | torch.Generator = 0, *, settings=None,
+                       progress: bool = False, **overrides) -> torch.Tensor:
+        raise NotImplementedError
+
+    def generate(self, classes: Classes, seed: int | torch.Generator = 0, *, settings=None, progress: bool = False,
+                 **overrides) -> torch.Tensor:
+        """Images (N, 1, 28, 28) in [0, 1], one per requested class. Same arguments and seed → same images.
+
+        ``overrides`` are fields of the model's settings (:class:`~fmd_utils.settings.SamplingSettings` for
+        diffusion: ``sampler``, ``steps``, ``guidance``, ``guidance_interval``, ``eta``;
+        :class:`~fmd_utils.flow.FlowSettings` for a flow)."""
+        images = self.decode(self.sample_latents(classes, seed, settings=settings, progress=progress, **overrides))
+        if not torch.isfinite(images).all():
+            raise FloatingPointError("generation produced non-finite pixels; the checkpoints may be damaged "
+                                     "(restore them with `git checkout checkpoints/`)")
+        return images
+
+    def _to(self, model: torch.nn.Module, device: str | torch.device):
+        device = resolve_device(device)
+        self.autoencoder.to(device)
+        model.to(device)
+        return self
+
+
+def _generator(seed: int | torch.Generator) -> torch.Generator:
+    return seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
+
+
 @dataclass
-class LatentDiffusionPipeline:
+class LatentDiffusionPipeline(_DecodingPipeline):
     """An autoencoder and the diffusion model trained on its latents, ready to generate."""
 
     autoencoder: Autoencoder
@@ -54,10 +106,6 @@ class LatentDiffusionPipeline:
 
     def __post_init__(self) -> None:
         check_pair(self.autoencoder, self.diffusion)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.autoencoder.parameters()).device
 
     def settings(self, settings: SamplingSettings | None = None, **overrides) -> SamplingSettings:
         """``settings`` (default: the model's stored ones) with ``overrides`` (steps=…, guidance=…, …), validated."""
@@ -68,60 +116,68 @@ class LatentDiffusionPipeline:
     def sample_latents(self, classes: Classes, seed: int | torch.Generator = 0, *,
                        settings: SamplingSettings | None = None, progress: bool = False, **overrides) -> torch.Tensor:
         """Raw latents (N, 64) for the requested classes (names or indices; one class or several)."""
-        settings = self.settings(settings, **overrides)
-        generator = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
-        return sample(self.diffusion, classes, generator, settings, progress)
-
-    @torch.no_grad()
-    def decode(self, latents: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
-        """Images (on the CPU) for raw latents, decoded ``batch_size`` at a time (on a CPU, chunks whose activations
-        stay in cache decode ~20 % faster than one large batch)."""
-        return map_batches(self.autoencoder.decode, latents, batch_size, self.device)
-
-    def generate(self, classes: Classes, seed: int | torch.Generator = 0, *,
-                 settings: SamplingSettings | None = None, progress: bool = False, **overrides) -> torch.Tensor:
-        """Images (N, 1, 28, 28) in [0, 1], one per requested class. Same arguments and seed → same images.
-
-        ``overrides`` are fields of :class:`~fmd_utils.settings.SamplingSettings`: ``sampler``, ``steps``,
-        ``guidance``, ``guidance_interval``, ``eta``."""
-        images = self.decode(self.sample_latents(classes, seed, settings=settings, progress=progress, **overrides))
-        if not torch.isfinite(images).all():
-            raise FloatingPointError("generation produced non-finite pixels; the checkpoints may be damaged "
-                                     "(restore them with `git checkout checkpoints/`)")
-        return images
+        return sample(self.diffusion, classes, _generator(seed), self.settings(settings, **overrides), progress)
 
     def to(self, device: str | torch.device) -> LatentDiffusionPipeline:
-        device = resolve_device(device)
-        self.autoencoder.to(device)
-        self.diffusion.to(device)
-        return self
+        return self._to(self.diffusion, device)
 
 
-def check_pair(autoencoder: Autoencoder, diffusion: LatentDiffusion) -> None:
-    """Raise a CheckpointError unless ``diffusion`` was trained on the latents of this very ``autoencoder``."""
-    expected = getattr(diffusion, "metadata", {}).get("autoencoder_sha256")
+@dataclass
+class LatentFlowPipeline(_DecodingPipeline):
+    """An autoencoder and the flow model trained on its latents (chapter 6): the same API as
+    :class:`LatentDiffusionPipeline`, with :class:`~fmd_utils.flow.FlowSettings`."""
+
+    autoencoder: Autoencoder
+    flow: LatentFlow
+
+    def __post_init__(self) -> None:
+        check_pair(self.autoencoder, self.flow)
+
+    def settings(self, settings: FlowSettings | None = None, **overrides) -> FlowSettings:
+        """``settings`` (default: the flow's stored ones) with ``overrides``, validated."""
+        return (self.flow.sampling if settings is None else settings).replace(**overrides).validate()
+
+    @torch.no_grad()
+    def sample_latents(self, classes: Classes, seed: int | torch.Generator = 0, *,
+                       settings: FlowSettings | None = None, progress: bool = False, **overrides) -> torch.Tensor:
+        """Raw latents (N, 64) for the requested classes, integrated from the same noise a diffusion pipeline
+        would start from with the same seed."""
+        return flow_sample(self.flow, classes, _generator(seed), self.settings(settings, **overrides), progress)
+
+    def to(self, device: str | torch.device) -> LatentFlowPipeline:
+        return self._to(self.flow, device)
+
+
+def check_pair(autoencoder: Autoencoder, model: LatentDiffusion | LatentFlow) -> None:
+    """Raise a CheckpointError unless ``model`` (diffusion or flow) was trained on the latents of this very
+    ``autoencoder``."""
+    stage = "flow" if isinstance(model, LatentFlow) else "diffusion"
+    expected = getattr(model, "metadata", {}).get("autoencoder_sha256")
     if expected and expected != state_fingerprint(autoencoder.state_dict()):
         raise CheckpointError(
-            "the diffusion model was trained on a different autoencoder: the latents would not match. "
-            "Retrain the denoiser with `python -m fmd_utils.train diffusion` (or restore both files with "
+            f"the {stage} model was trained on a different autoencoder: the latents would not match. "
+            f"Retrain the denoiser with `python -m fmd_utils.train {stage}` (or restore both files with "
             "`git checkout checkpoints/`)."
         )
-    if autoencoder.latent_dim != diffusion.latent_dim:
+    if autoencoder.latent_dim != model.latent_dim:
         raise CheckpointError(f"autoencoder latent_dim {autoencoder.latent_dim} != denoiser latent_dim "
-                              f"{diffusion.latent_dim}. Retrain with `make train`.")
+                              f"{model.latent_dim}. Retrain with `make train`.")
 
 
-def load_pretrained(checkpoint_dir: str | os.PathLike | None = None,
-                    device: str | torch.device = "cpu") -> LatentDiffusionPipeline:
-    """Load ``autoencoder.pt`` and ``diffusion.pt`` from ``checkpoint_dir`` (default: the shipped ``checkpoints/``),
-    checking that the denoiser was trained on this very autoencoder."""
+def load_pretrained(checkpoint_dir: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+                    model: str = "diffusion") -> LatentDiffusionPipeline | LatentFlowPipeline:
+    """Load ``autoencoder.pt`` and ``diffusion.pt`` (``model="flow"``: ``flow.pt``) from ``checkpoint_dir``
+    (default: the shipped ``checkpoints/``), checking that the model was trained on this very autoencoder."""
+    pipelines = {"diffusion": LatentDiffusionPipeline, "flow": LatentFlowPipeline}
+    if model not in pipelines:
+        raise ValueError(f"model must be 'diffusion' or 'flow', got {model!r}")
     folder = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir()
     autoencoder = load_autoencoder(folder / "autoencoder.pt", device)
-    diffusion = load_diffusion(folder / "diffusion.pt", device)
+    latent_model = load_model(model, folder / f"{model}.pt", device)
     try:
-        return LatentDiffusionPipeline(autoencoder, diffusion)
+        return pipelines[model](autoencoder, latent_model)
     except CheckpointError as error:
-        raise CheckpointError(f"{folder / 'diffusion.pt'} does not fit {folder / 'autoencoder.pt'}: {error}") from None
+        raise CheckpointError(f"{folder / f'{model}.pt'} does not fit {folder / 'autoencoder.pt'}: {error}") from None
 
 
 # --------------------------------------------------------------------------------------------------- seed project

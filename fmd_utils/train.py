@@ -1,12 +1,13 @@
 """Training for the three models, as functions and as a command line.
 
-    python -m fmd_utils.train {autoencoder,classifier,diffusion,all} [--profile quick|fast|full] [--seed K]
+    python -m fmd_utils.train {autoencoder,diffusion,flow,classifier,all} [--profile quick|fast|full] [--seed K]
                               [--device cpu|cuda|mps|auto] [--out DIR] [--resume] [--epochs N] [--stop-after N]
 
 Each stage writes ``DIR/<kind>.pt`` (weights + metadata, what ``load_pretrained`` reads) and, after every epoch,
 ``DIR/<kind>.state.pt`` (optimizer, schedule, RNG states, history, and what the run depends on: profile, seed, the
 autoencoder's fingerprint) so ``--resume`` continues where an interrupted run stopped, producing the same weights as
-an uninterrupted run, and refuses a state from a different run. The diffusion stage needs ``DIR/autoencoder.pt``.
+an uninterrupted run, and refuses a state from a different run. The diffusion and flow stages need
+``DIR/autoencoder.pt``.
 ``DIR`` defaults to the shipped ``checkpoints/`` for the full profile and to ``build/<profile>`` otherwise.
 """
 
@@ -47,13 +48,14 @@ from .data import dataset_fingerprint, load_fashion_mnist, to_float
 from .denoiser import ConditionalLatentUNet
 from .device import resolve_device
 from .diffusion import LatentDiffusion
+from .flow import LatentFlow
 from .metrics import accuracy, psnr
 from .normalizer import LatentNormalizer
 from .progress import progress
 from .schedule import NoiseSchedule
 from .writable import check_writable_dir
 
-STAGES = ("autoencoder", "diffusion", "classifier")
+STAGES = ("autoencoder", "diffusion", "flow", "classifier")
 
 
 # --------------------------------------------------------------------------------------------------- data splits
@@ -305,33 +307,68 @@ def train_diffusion(
     """Train the conditional denoiser on the latents of ``out/autoencoder.pt``, standardised per dimension with
     training-set statistics (the diffusion model's normaliser); keep an EMA of its weights (what sampling uses);
     write ``out/diffusion.pt``."""
-    cfg, device, out = profile.diffusion, resolve_device(device), check_writable_dir(out, "out")
+    cfg = profile.diffusion
+
+    def build(normalizer: LatentNormalizer) -> LatentDiffusion:
+        torch.manual_seed(seed + SEEDS.diffusion_init)
+        return LatentDiffusion(ConditionalLatentUNet(cfg.model), NoiseSchedule(cfg.schedule, cfg.num_steps),
+                               cfg.prediction, normalizer, cfg.sampling)
+
+    config = {"denoiser": cfg.model.to_dict(), "schedule": cfg.schedule, "num_steps": cfg.num_steps,
+              "prediction": cfg.prediction, "sampling": cfg.sampling.to_dict()}
+    return _train_on_latents("diffusion", cfg, build, config, seed + SEEDS.diffusion_noise, profile, out, seed,
+                             device, resume, stop_after)
+
+
+def train_flow(
+    profile: Profile, out: Path, seed: int = 0, device: str = "cpu", resume: bool = False,
+    stop_after: int | None = None,
+) -> Path | None:
+    """Train the same denoiser architecture by flow matching (:mod:`fmd_utils.flow`) on the same standardised
+    latents, with the same batch, optimiser, EMA and epochs as the diffusion model; write ``out/flow.pt``."""
+    cfg = profile.flow
+
+    def build(normalizer: LatentNormalizer) -> LatentFlow:
+        torch.manual_seed(seed + SEEDS.flow_init)
+        return LatentFlow(ConditionalLatentUNet(cfg.model), normalizer, cfg.sampling)
+
+    config = {"denoiser": cfg.model.to_dict(), "sampling": cfg.sampling.to_dict()}
+    return _train_on_latents("flow", cfg, build, config, seed + SEEDS.flow_noise, profile, out, seed, device,
+                             resume, stop_after)
+
+
+def _train_on_latents(
+    name: str, cfg, build: Callable[[LatentNormalizer], nn.Module], config: dict, noise_seed: int,
+    profile: Profile, out: Path, seed: int, device: str, resume: bool, stop_after: int | None,
+) -> Path | None:
+    """The loop both latent models share: encode the training split with ``out/autoencoder.pt``, build the model
+    around the fitted normaliser, train ``model.loss`` with label dropout and an EMA of the weights (what sampling
+    uses), and write ``out/<name>.pt`` with the autoencoder's fingerprint."""
+    device, out = resolve_device(device), check_writable_dir(out, "out")
     x_train, y_train, x_val, y_val, checksum = training_split(profile)
     autoencoder = load_model("autoencoder", out / "autoencoder.pt", device=device)
     autoencoder_sha256 = state_fingerprint(autoencoder.state_dict())
     z_train, z_val = encode_all(autoencoder, x_train), encode_all(autoencoder, x_val)
 
-    torch.manual_seed(seed + SEEDS.diffusion_init)
-    diffusion = LatentDiffusion(ConditionalLatentUNet(cfg.model), NoiseSchedule(cfg.schedule, cfg.num_steps),
-                                cfg.prediction, LatentNormalizer.fit(z_train), cfg.sampling).to(device)
-    ema = AveragedModel(diffusion, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
-    optimizer = _optimizer(diffusion, cfg.lr, cfg.weight_decay)
+    model = build(LatentNormalizer.fit(z_train)).to(device)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
+    optimizer = _optimizer(model, cfg.lr, cfg.weight_decay)
     shuffle = torch.Generator().manual_seed(seed + SEEDS.shuffle)
-    noise = torch.Generator(device=device).manual_seed(seed + SEEDS.diffusion_noise)
+    noise = torch.Generator(device=device).manual_seed(noise_seed)
 
     def step(batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         z, y = batch
-        return diffusion.loss(z.to(device), y.to(device), noise, cfg.p_uncond)
+        return model.loss(z.to(device), y.to(device), noise, cfg.p_uncond)
 
     @torch.no_grad()
     def validate() -> dict[str, float]:
         z, y = z_val.to(device), y_val.to(device)
-        return {name: model.loss(z, y, torch.Generator(device=device).manual_seed(SEEDS.validation)).item()
-                for name, model in (("val_loss", ema.module), ("val_loss_raw", diffusion))}
+        return {key: m.loss(z, y, torch.Generator(device=device).manual_seed(SEEDS.validation)).item()
+                for key, m in (("val_loss", ema.module), ("val_loss_raw", model))}
 
     history = fit(
-        "diffusion", diffusion, optimizer, cfg.epochs, len(z_train) // cfg.batch_size, step,
-        lambda: batches((z_train, y_train), cfg.batch_size, shuffle), validate, out / "diffusion.state.pt",
+        name, model, optimizer, cfg.epochs, len(z_train) // cfg.batch_size, step,
+        lambda: batches((z_train, y_train), cfg.batch_size, shuffle), validate, out / f"{name}.state.pt",
         {"shuffle": shuffle, "noise": noise}, resume, stop_after, ema=ema,
         depends_on={"profile": profile.name, "seed": seed, "autoencoder_sha256": autoencoder_sha256},
     )
@@ -339,23 +376,22 @@ def train_diffusion(
         return None
     meta = _metadata(profile, seed, device, checksum, {
         "history": history,
-        "parameters": sum(p.numel() for p in diffusion.denoiser.parameters()),
+        "parameters": sum(p.numel() for p in model.denoiser.parameters()),
         "autoencoder_created": autoencoder.metadata.get("created"),
         "autoencoder_sha256": autoencoder_sha256,
     })
-    config = {"denoiser": cfg.model.to_dict(), "schedule": cfg.schedule, "num_steps": cfg.num_steps,
-              "prediction": cfg.prediction, "sampling": cfg.sampling.to_dict()}
-    return save_checkpoint(out / "diffusion.pt", "diffusion", config, ema.module.state_dict(), meta)
+    return save_checkpoint(out / f"{name}.pt", name, config, ema.module.state_dict(), meta)
 
 
-TRAINERS = {"autoencoder": train_autoencoder, "diffusion": train_diffusion, "classifier": train_classifier}
+TRAINERS = {"autoencoder": train_autoencoder, "diffusion": train_diffusion, "flow": train_flow,
+            "classifier": train_classifier}
 
 
 # --------------------------------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fmd_utils.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("stage", choices=[*STAGES, "all"], help="what to train ('all': autoencoder, diffusion, "
-                        "classifier in that order)")
+                        "flow, classifier in that order)")
     parser.add_argument("--profile", default="full", choices=sorted(PROFILES),
                         help="'full' = the shipped models; 'fast' = smaller, in minutes (the notebooks' RETRAIN); "
                         "'quick' = tiny models on 2048 images, for tests")

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import torch
 
 from .classes import class_index
-from .pipeline import LatentDiffusionPipeline
+from .flow import FlowSettings, flow_steps
+from .pipeline import LatentDiffusionPipeline, LatentFlowPipeline
 from .sampling import initial_noise, sampler_steps
 from .settings import SamplingSettings
 
@@ -26,7 +27,7 @@ class Trajectory:
     trajectory also the model's clean estimate ``x0_latents[i]`` (ẑ_0) and its image ``x0_images[i]``. Entry 0 is
     the start (no estimate yet: NaN latents, a black image)."""
 
-    timesteps: list[int]
+    timesteps: list[int] | list[float]  # diffusion: integer timesteps (−1 = clean); flow: times t ∈ [0, 1]
     noise_levels: list[float]
     latents: torch.Tensor
     images: torch.Tensor
@@ -34,6 +35,8 @@ class Trajectory:
     x0_images: torch.Tensor | None = None
 
     def labels(self, prefix: str = "") -> list[str]:
+        if self.timesteps and isinstance(self.timesteps[0], float):  # a flow: the time is the noise level
+            return [f"{prefix}t = {t:.3f}" if t > 0 else f"{prefix}clean (t = 0)" for t in self.timesteps]
         return [f"{prefix}t = {t}, noise σ = {s:.2f}" if t >= 0 else f"{prefix}clean (σ = 0)"
                 for t, s in zip(self.timesteps, self.noise_levels, strict=True)]
 
@@ -87,3 +90,22 @@ def reverse_trajectory(
     timesteps = [first_t, *(s.t_next for s in steps)]
     return Trajectory(timesteps, [noise_level(pipe, t) for t in timesteps], latents, pipe.decode(latents).cpu(),
                       x0s, x0_images)
+
+
+@torch.no_grad()
+def flow_trajectory(
+    pipe: LatentFlowPipeline, target_class: int | str, seed: int = 0, settings: FlowSettings | None = None,
+    **overrides,
+) -> Trajectory:
+    """The flow model's sampler for one sample of ``target_class``, every step kept and decoded: z_t and
+    ẑ_0 = z_t − t v̂. Seed k starts from the same noise as :func:`reverse_trajectory` with seed k, so the two can be
+    played side by side. The noise level of the straight path is t itself."""
+    settings = pipe.settings(settings, **overrides)
+    steps = list(flow_steps(pipe.flow, [class_index(target_class)], torch.Generator().manual_seed(seed), settings))
+    start = initial_noise(1, pipe.flow.latent_dim, torch.Generator().manual_seed(seed), pipe.device)
+    latents = torch.cat([pipe.flow.normalizer.denormalize(start).cpu(), *(s.z.cpu() for s in steps)])
+    x0s = torch.cat([torch.full_like(latents[:1], float("nan")), *(s.z0_hat.cpu() for s in steps)])
+    x0_images = pipe.decode(torch.nan_to_num(x0s)).cpu()
+    x0_images[0] = 0.0  # no estimate before the first step
+    times = [1.0, *(s.t_next for s in steps)]
+    return Trajectory(times, times, latents, pipe.decode(latents).cpu(), x0s, x0_images)

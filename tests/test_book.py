@@ -23,6 +23,7 @@ PAGES = {
     "notebooks/03_conditional_unet": {"maths": True, "scrubbers": 0},
     "notebooks/04_sampling": {"maths": True, "scrubbers": 1},
     "notebooks/05_visualization": {"maths": True, "scrubbers": 2},  # latent path + forward/reverse animation
+    "notebooks/06_flow_matching": {"maths": True, "scrubbers": 1},  # diffusion and flow side by side
 }
 
 pytestmark = [

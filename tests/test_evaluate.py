@@ -17,8 +17,8 @@ pytestmark = requires_data
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "metrics.json"
-    assert main(["--out", str(out), "--samples", "500", "--no-sweeps", "--seed", "1", "--guidance-interval",
-                 "100,799"]) == 0
+    assert main(["--out", str(out), "--samples", "500", "--no-sweeps", "--no-flow", "--seed", "1",
+                 "--guidance-interval", "100,799"]) == 0
     return json.loads(out.read_text()), out.with_suffix(".md").read_text()
 
 
@@ -71,12 +71,20 @@ def test_report_names_the_guidance_interval(report):
 def test_evaluate_is_callable_from_python():
     result = evaluate(EvaluationSettings(samples=100, sweeps=True, sweep_samples=100, guidance_sweep=(1.0,),
                                          step_sweep=(5,), interval_sweep=(), throughput_samples=20,
-                                         throughput_repeats=1, memorisation_samples=20))
+                                         throughput_repeats=1, memorisation_samples=20, nfe_sweep=(4,)))
     assert isinstance(result, EvaluationReport)
     assert result.generated["samples"] == 100 and 0 <= result.generated["accuracy"] <= 1
     assert {"precision", "recall", "precision_over_floor", "recall_over_floor"} <= set(result.guidance_sweep[0])
     assert [s["steps"] for s in result.step_sweep] == [5, 1000]  # DDIM-5 and DDPM over all T steps
     assert len(result.guidance_sweep) == 1 and result.to_markdown().startswith("Measured")
+    # diffusion against flow at 4 evaluations: DDIM-4, Euler-4 and Heun-2, each judged beside the floor and timed
+    rows = result.flow_comparison
+    assert [(r["model"], r["solver"], r["steps"]) for r in rows] == [("diffusion", "DDIM", 4), ("flow", "Euler", 4),
+                                                                     ("flow", "Heun", 2)]
+    assert all(r["nfe"] == 4 and r["samples"] == 100 and r["seconds_per_1000"] > 0 and 0 <= r["accuracy"] <= 1
+               and r["fid_over_floor"] > 0 for r in rows)
+    assert result.training["flow"]["epochs"] > 0
+    assert "| 4 | flow | Heun | 2 |" in result.to_markdown()
 
 
 def test_guidance_interval_option():

@@ -25,7 +25,7 @@ def quick_run(tmp_path_factory):
 
 
 def test_quick_run_writes_loadable_checkpoints_with_metadata(quick_run):
-    for kind in ("autoencoder", "diffusion", "classifier"):
+    for kind in ("autoencoder", "diffusion", "flow", "classifier"):
         payload = load_checkpoint(quick_run / f"{kind}.pt", kind)
         meta = payload["metadata"]
         assert meta["profile"] == "quick" and meta["seed"] == 3 and len(meta["data_sha256"]) == 64
@@ -36,6 +36,10 @@ def test_quick_run_writes_loadable_checkpoints_with_metadata(quick_run):
     assert diffusion["state_dict"]["normalizer.std"].shape == (64,)  # the normaliser is part of the model
     assert diffusion["config"]["sampling"]["guidance"] > 1  # the tuned sampling settings travel with it
     assert diffusion["metadata"]["history"]["epochs"][-1]["val_loss"] < 1.0  # learned something beyond ε̂ = 0
+    flow = load_checkpoint(quick_run / "flow.pt", "flow")
+    # v̂ = 0 scores E‖ε − z0‖² = 2 on standardised latents; the quick flow must have learned something
+    assert flow["metadata"]["history"]["epochs"][-1]["val_loss"] < 1.8
+    assert flow["metadata"]["autoencoder_sha256"] == diffusion["metadata"]["autoencoder_sha256"]
 
 
 def test_quick_pipeline_generates_deterministic_images(quick_run):
@@ -43,6 +47,9 @@ def test_quick_pipeline_generates_deterministic_images(quick_run):
     a = pipe.generate(["Dress", 3, "sandal"], steps=5, guidance=2.0, seed=0)
     b = pipe.generate(["Dress", 3, "sandal"], steps=5, guidance=2.0, seed=0)
     assert a.shape == (3, 1, 28, 28) and torch.equal(a, b) and float(a.min()) >= 0 and float(a.max()) <= 1
+    flow = load_pretrained(quick_run, model="flow")
+    c = flow.generate(["Dress", 3, "sandal"], steps=5, guidance=2.0, seed=0)
+    assert torch.equal(c, flow.generate(["Dress", 3, "sandal"], steps=5, guidance=2.0, seed=0))
 
 
 def test_resume_continues_to_the_same_weights(quick_run, tmp_path):
