@@ -10,9 +10,10 @@ r"""Flow matching (rectified flow) on the same standardised latents, with the sa
 **Training** regresses the network onto that velocity, at t ~ U(0, 1), with the same label dropout as diffusion:
 
 .. math::
-    \mathcal L = \lVert v_\theta(z_t, t, y') - (\varepsilon - \tilde z_0) \rVert^2
+    \mathcal L = \tfrac{1}{d}\lVert v_\theta(z_t, t, y') - (\varepsilon - \tilde z_0) \rVert^2
+    \quad \text{(mean over the } d = 64 \text{ dimensions)}
 
-The minimiser is the *conditional mean* :math:`v^*(z, t) = E[\varepsilon - \tilde z_0 \mid z_t = z]`, and that
+The minimiser is the *conditional mean* :math:`v^*(z, t, y') = E[\varepsilon - \tilde z_0 \mid z_t = z, y']`, and that
 averaged field carries the noise distribution at t = 1 to the data at t = 0 (it satisfies the same continuity
 equation :math:`\partial_t p_t + \nabla\!\cdot(p_t v^*) = 0` as the straight lines it averages).
 
@@ -163,7 +164,7 @@ class LatentFlow(nn.Module):
         z_t = straight_path(z0, t, noise)  # z_t = (1 − t) z̃_0 + t ε
         if drop is not None:
             y = torch.where(drop, torch.full_like(y, self.null_class), y)  # y' = ∅ where dropped
-        return nn.functional.mse_loss(self.network(z_t, t, y), noise - z0)  # ‖v_θ(z_t, t, y') − (ε − z̃_0)‖²
+        return nn.functional.mse_loss(self.network(z_t, t, y), noise - z0)  # ‖v_θ(z_t, t, y') − (ε − z̃_0)‖² / d
 
     def network(self, z_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """v_θ(z_t, t, y) for standardised ``z_t``, times ``t`` ∈ [0, 1] (N,) and classes ``y``."""
