@@ -38,7 +38,46 @@ from .settings import SamplingSettings
 PREDICTIONS = ("eps", "v")
 
 
-class LatentDiffusion(nn.Module):
+class LatentModel(nn.Module):
+    """What the diffusion model and the flow model (:class:`~fmd_utils.flow.LatentFlow`) share: a conditional
+    ``denoiser`` network over standardised latents, the ``normalizer`` that puts raw latents in those coordinates, and
+    classifier-free guidance of the network's output."""
+
+    denoiser: ConditionalLatentUNet
+    normalizer: LatentNormalizer
+
+    @property
+    def null_class(self) -> int:
+        return self.denoiser.null_class
+
+    @property
+    def latent_dim(self) -> int:
+        return self.denoiser.config.latent_dim
+
+    @property
+    def device(self) -> torch.device:
+        return self.normalizer.mean.device
+
+    def network(self, z_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """f_θ(z_t, t, y): the denoiser as the model calls it."""
+        return self.denoiser(z_t, t, y)
+
+    def guided(self, z_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor, guidance: float = 1.0) -> torch.Tensor:
+        """The guided output f̃ for standardised ``z_t`` at times ``t`` and classes ``y``.
+
+        guidance = 1 needs only the conditional pass, guidance = 0 only the unconditional one; otherwise both run
+        in a single batch. Samplers validate ``guidance`` (:class:`~fmd_utils.settings.SamplingSettings`)."""
+        null = torch.full_like(y, self.null_class)
+        if guidance == 1.0:
+            return self.network(z_t, t, y)
+        if guidance == 0.0:
+            return self.network(z_t, t, null)
+        both = self.network(torch.cat([z_t, z_t]), torch.cat([t, t]), torch.cat([y, null]))
+        cond, uncond = both.chunk(2)
+        return uncond + guidance * (cond - uncond)  # f̃ = f(∅) + w (f(y) − f(∅))
+
+
+class LatentDiffusion(LatentModel):
     """A denoiser, its noise schedule, what it predicts, the latent normaliser and the sampling settings it was
     tuned for, in one module that moves with ``.to(device)``."""
 
@@ -62,18 +101,6 @@ class LatentDiffusion(nn.Module):
     @property
     def num_steps(self) -> int:
         return self.schedule.num_steps
-
-    @property
-    def null_class(self) -> int:
-        return self.denoiser.null_class
-
-    @property
-    def latent_dim(self) -> int:
-        return self.denoiser.config.latent_dim
-
-    @property
-    def device(self) -> torch.device:
-        return self.normalizer.mean.device
 
     # ------------------------------------------------------------------------------------------- training
     def loss(
@@ -107,21 +134,9 @@ class LatentDiffusion(nn.Module):
     def predict(
         self, z_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor, guidance: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Guided (ε̂, ẑ_0) for standardised noisy latents ``z_t`` at timesteps ``t`` and classes ``y``.
-
-        guidance = 1 needs only the conditional pass, guidance = 0 only the unconditional one; otherwise both run
-        in a single batch. Samplers validate ``guidance`` (:class:`~fmd_utils.settings.SamplingSettings`).
-        """
-        null = torch.full_like(y, self.null_class)
-        if guidance == 1.0:
-            out = self.denoiser(z_t, t, y)
-        elif guidance == 0.0:
-            out = self.denoiser(z_t, t, null)
-        else:
-            both = self.denoiser(torch.cat([z_t, z_t]), torch.cat([t, t]), torch.cat([y, null]))
-            cond, uncond = both.chunk(2)
-            out = uncond + guidance * (cond - uncond)  # f̃ = f(∅) + w (f(y) − f(∅))
-        return self.eps_and_x0(z_t, t, out)
+        """Guided (ε̂, ẑ_0) for standardised noisy latents ``z_t`` at timesteps ``t`` and classes ``y``: the guided
+        output (:meth:`guided`, ε̂ or v̂) converted by :meth:`eps_and_x0`."""
+        return self.eps_and_x0(z_t, t, self.guided(z_t, t, y, guidance))
 
     def eps_and_x0(self, z_t: torch.Tensor, t: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(ε̂, ẑ_0) from the network's output ``out`` (ε̂ or v̂) at ``z_t``, t: the one place the two

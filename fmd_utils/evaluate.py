@@ -430,9 +430,8 @@ def render_flow_comparison(r: dict) -> str:
     """The diffusion-against-flow table (chapter 6, README "Flow matching against diffusion")."""
     rows, floor, tr = r["flow_comparison"], r["floor"], r["training"]
     first = {row["model"]: row for row in reversed(rows)}
-    guidance = {m: f"guidance {row['guidance']:g} on " + (
-        interval_label(row["guidance_interval"]) if m == "diffusion" or row["guidance_interval"] is None
-        else f"t ∈ [{row['guidance_interval'][0]:g}, {row['guidance_interval'][1]:g}]") for m, row in first.items()}
+    guidance = {m: f"guidance {row['guidance']:g} on {interval_label(row['guidance_interval'])}"
+                for m, row in first.items()}
     train = {m: f"{tr[m]['epochs']} epochs, {tr[m]['train_seconds'] / 60:.1f} min" for m in ("diffusion", "flow")}
     lines = [f"Diffusion against flow matching (same network, same latents, same batch and epochs; as recorded "
              f"when each was trained: diffusion {train['diffusion']}, flow {train['flow']}), "

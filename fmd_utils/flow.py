@@ -39,9 +39,8 @@ and one DDIM step with η = 0 *is* one Euler step of that velocity field (:func:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -49,9 +48,10 @@ from torch import nn
 
 from .classes import class_labels
 from .denoiser import ConditionalLatentUNet, DenoiserConfig
+from .diffusion import LatentModel
 from .normalizer import LatentNormalizer
 from .progress import progress as progress_bar
-from .settings import _is_int, _is_real
+from .settings import GuidedSettings, _is_int, _is_real
 
 TIME_SCALE = 1000.0  # the network sees 1000 t: chapter 3's sinusoidal embedding was made for timesteps 0 … 999
 FLOW_SAMPLERS = ("euler", "heun")
@@ -59,7 +59,7 @@ FLOW_SAMPLERS = ("euler", "heun")
 
 # --------------------------------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
-class FlowSettings:
+class FlowSettings(GuidedSettings):
     """How to sample a flow model: ``sampler`` "euler" or "heun", ``steps`` on a uniform grid from t = 1 to 0,
     guidance weight ``guidance`` applied for lo ≤ t ≤ hi of ``guidance_interval`` (t ∈ [0, 1]), or on every step
     when it is None. The same role, and the same rules, as :class:`~fmd_utils.settings.SamplingSettings`."""
@@ -69,20 +69,12 @@ class FlowSettings:
     guidance: float = 1.0
     guidance_interval: tuple[float, float] | None = None
 
-    def __post_init__(self) -> None:
-        if isinstance(self.guidance_interval, list):  # as stored in a checkpoint or a JSON report
-            object.__setattr__(self, "guidance_interval", tuple(self.guidance_interval))
+    _kind = "flow"
 
     @property
     def nfe(self) -> int:
         """Network evaluations per sample (guided ones count once: their two passes run as one batch)."""
         return self.steps * (2 if self.sampler == "heun" else 1)
-
-    def replace(self, **changes) -> FlowSettings:
-        unknown = set(changes) - {f.name for f in fields(self)}
-        if unknown:
-            raise TypeError(f"unknown flow setting(s) {sorted(unknown)}; valid: {[f.name for f in fields(self)]}")
-        return replace(self, **changes)
 
     def validate(self) -> FlowSettings:
         """Check every field; raise a ValueError naming the field and its valid range. Returns ``self``."""
@@ -90,9 +82,7 @@ class FlowSettings:
             raise ValueError(f"sampler must be one of {FLOW_SAMPLERS} for a flow model, got {self.sampler!r}")
         if not _is_int(self.steps) or self.steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
-        if not _is_real(self.guidance) or not 0 <= self.guidance < math.inf:
-            raise ValueError(f"guidance must be a finite number >= 0 (0 = unconditional, 1 = plain conditional), "
-                             f"got {self.guidance!r}")
+        self._check_guidance()
         interval = self.guidance_interval
         if interval is not None:
             valid = (isinstance(interval, tuple) and len(interval) == 2 and all(_is_real(v) for v in interval)
@@ -102,27 +92,13 @@ class FlowSettings:
                                  f"0 <= lo <= hi <= 1, got {interval!r}")
         return self
 
-    def guidance_at(self, t: float) -> float:
-        """w_t: the guidance weight at time t."""
-        lo, hi = self.guidance_interval or (-math.inf, math.inf)
-        return self.guidance if lo <= t <= hi else 1.0  # w_t = w inside [lo, hi], 1 outside
-
     def describe(self) -> str:
         """One line for a figure title, e.g. "Euler-16, guidance 3 on t ∈ [0.2, 0.7]"."""
-        lo_hi = self.guidance_interval
-        where = "every step" if lo_hi is None else f"t ∈ [{lo_hi[0]:g}, {lo_hi[1]:g}]"
-        return f"{self.sampler.capitalize()}-{self.steps}, guidance {self.guidance:g} on {where}"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, stored: dict) -> FlowSettings:
-        return cls().replace(**stored)
+        return f"{self.sampler.capitalize()}-{self.steps}, guidance {self.guidance:g} on {self.interval_label()}"
 
 
 # --------------------------------------------------------------------------------------------------- the model
-class LatentFlow(nn.Module):
+class LatentFlow(LatentModel):
     """A velocity network (the diffusion model's denoiser architecture), the latent normaliser and the sampling
     settings it was tuned for. Like :class:`~fmd_utils.diffusion.LatentDiffusion`, it takes and returns raw
     latents in its public methods and works on standardised ones inside."""
@@ -133,18 +109,6 @@ class LatentFlow(nn.Module):
         self.denoiser = denoiser or ConditionalLatentUNet(DenoiserConfig())
         self.normalizer = normalizer or LatentNormalizer(self.latent_dim)
         self.sampling = (sampling or FlowSettings()).validate()
-
-    @property
-    def null_class(self) -> int:
-        return self.denoiser.null_class
-
-    @property
-    def latent_dim(self) -> int:
-        return self.denoiser.config.latent_dim
-
-    @property
-    def device(self) -> torch.device:
-        return self.normalizer.mean.device
 
     # ------------------------------------------------------------------------------------------- training
     def loss(self, z0: torch.Tensor, y: torch.Tensor, generator: torch.Generator, p_uncond: float = 0.0
@@ -172,15 +136,9 @@ class LatentFlow(nn.Module):
 
     # ------------------------------------------------------------------------------------------- sampling
     def velocity(self, z_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor, guidance: float = 1.0) -> torch.Tensor:
-        """Guided velocity v̂ at standardised ``z_t``, times ``t`` and classes ``y`` (as LatentDiffusion.predict:
-        guidance 1 and 0 need one pass, anything else both in one batch)."""
-        null = torch.full_like(y, self.null_class)
-        if guidance == 1.0:
-            return self.network(z_t, t, y)
-        if guidance == 0.0:
-            return self.network(z_t, t, null)
-        cond, uncond = self.network(torch.cat([z_t, z_t]), torch.cat([t, t]), torch.cat([y, null])).chunk(2)
-        return uncond + guidance * (cond - uncond)  # ṽ = v(∅) + w (v(y) − v(∅))
+        """Guided velocity ṽ = v(∅) + w (v(y) − v(∅)) at standardised ``z_t``, times ``t`` and classes ``y``: the
+        guidance diffusion uses (:meth:`~fmd_utils.diffusion.LatentModel.guided`), on the velocity network."""
+        return self.guided(z_t, t, y, guidance)
 
     def add_noise(self, z0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """The straight path for raw latents: standardise, move to time t, return raw coordinates."""

@@ -23,8 +23,51 @@ from dataclasses import asdict, dataclass, fields, replace
 SAMPLERS = ("ddim", "ddpm")
 
 
+class GuidedSettings:
+    """What the settings of every sampler share (diffusion's :class:`SamplingSettings`, the flow's
+    :class:`~fmd_utils.flow.FlowSettings`): a guidance weight applied on an interval of the model's time, copies with
+    fields changed, and the stored form. Subclasses are frozen dataclasses with ``guidance`` and
+    ``guidance_interval`` fields."""
+
+    _kind = "sampling"  # how errors name these settings
+
+    def __post_init__(self) -> None:
+        if isinstance(self.guidance_interval, list):  # as stored in a checkpoint or a JSON report
+            object.__setattr__(self, "guidance_interval", tuple(self.guidance_interval))
+
+    def replace(self, **changes):
+        """A copy with some fields changed (unknown names raise a TypeError naming the valid ones)."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            valid = [f.name for f in fields(self)]
+            raise TypeError(f"unknown {self._kind} setting(s) {sorted(unknown)}; valid: {valid}")
+        return replace(self, **changes)
+
+    def _check_guidance(self) -> None:
+        if not _is_real(self.guidance) or not 0 <= self.guidance < math.inf:
+            raise ValueError(f"guidance must be a finite number >= 0 (0 = unconditional, 1 = plain conditional), "
+                             f"got {self.guidance!r}")
+
+    def guidance_at(self, t: float) -> float:
+        """w_t: the guidance weight at time t (see the module docstring)."""
+        lo, hi = self.guidance_interval or (-math.inf, math.inf)
+        return self.guidance if lo <= t <= hi else 1.0  # w_t = w inside [lo, hi], 1 outside
+
+    def interval_label(self) -> str:
+        """Where guidance applies, for titles and tables: "every step" or "t ∈ [lo, hi]"."""
+        return interval_label(self.guidance_interval)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, stored: dict):
+        """Inverse of :meth:`to_dict` (a stored interval comes back as a list)."""
+        return cls().replace(**stored)
+
+
 @dataclass(frozen=True)
-class SamplingSettings:
+class SamplingSettings(GuidedSettings):
     """``sampler`` "ddim" (``steps`` evenly spaced timesteps, stochasticity ``eta``) or "ddpm" (all T ancestral
     steps; ``steps`` and ``eta`` unused); guidance weight ``guidance`` (0 = unconditional, 1 = plain conditional)
     applied for timesteps inside ``guidance_interval`` (lo, hi), or on every step when it is None."""
@@ -35,17 +78,6 @@ class SamplingSettings:
     guidance_interval: tuple[int, int] | None = None
     eta: float = 0.0
 
-    def __post_init__(self) -> None:
-        if isinstance(self.guidance_interval, list):  # as stored in a checkpoint or a JSON report
-            object.__setattr__(self, "guidance_interval", tuple(self.guidance_interval))
-
-    def replace(self, **changes) -> SamplingSettings:
-        """A copy with some fields changed (unknown names raise a TypeError naming the valid ones)."""
-        unknown = set(changes) - {f.name for f in fields(self)}
-        if unknown:
-            raise TypeError(f"unknown sampling setting(s) {sorted(unknown)}; valid: {[f.name for f in fields(self)]}")
-        return replace(self, **changes)
-
     def validate(self, num_steps: int) -> SamplingSettings:
         """Check every field for a model with ``num_steps`` = T timesteps; raise a ValueError that names the field
         and its valid range. Returns ``self``, so ``settings.validate(T)`` can stand where ``settings`` would."""
@@ -53,9 +85,7 @@ class SamplingSettings:
             raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {self.sampler!r}")
         if not _is_int(self.steps) or not 1 <= self.steps <= num_steps:
             raise ValueError(f"steps must be an integer between 1 and T = {num_steps}, got {self.steps!r}")
-        if not _is_real(self.guidance) or not 0 <= self.guidance < math.inf:
-            raise ValueError(f"guidance must be a finite number >= 0 (0 = unconditional, 1 = plain conditional), "
-                             f"got {self.guidance!r}")
+        self._check_guidance()
         if not _is_real(self.eta) or not 0 <= self.eta < math.inf:
             raise ValueError(f"eta must be a finite number >= 0 (0 = deterministic DDIM), got {self.eta!r}")
         interval = self.guidance_interval
@@ -67,33 +97,17 @@ class SamplingSettings:
                                  f"0 <= lo <= hi <= {num_steps - 1}, got {interval!r}")
         return self
 
-    def guidance_at(self, t: int) -> float:
-        """w_t: the guidance weight at timestep t (see the module docstring)."""
-        lo, hi = self.guidance_interval or (-math.inf, math.inf)
-        return self.guidance if lo <= t <= hi else 1.0  # w_t = w inside [lo, hi], 1 outside
-
-    def interval_label(self) -> str:
-        """Where guidance applies, for titles and tables: "every step" or "t ∈ [lo, hi]"."""
-        return interval_label(self.guidance_interval)
-
     def describe(self, num_steps: int | None = None) -> str:
         """One line for a figure title, e.g. "DDIM-50, guidance 4 on t ∈ [100, 799]"."""
         name = f"DDIM-{self.steps}" if self.sampler == "ddim" else f"DDPM-{num_steps or 'T'}"
         eta = f", η = {self.eta:g}" if self.sampler == "ddim" and self.eta else ""
         return f"{name}{eta}, guidance {self.guidance:g} on {self.interval_label()}"
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, stored: dict) -> SamplingSettings:
-        """Inverse of :meth:`to_dict` (a stored interval comes back as a list)."""
-        return cls().replace(**stored)
-
-
-def interval_label(interval: tuple[int, int] | list[int] | None) -> str:
-    """"every step" or "t ∈ [lo, hi]" for a guidance interval as stored in a settings object or a report."""
-    return "every step" if interval is None else f"t ∈ [{interval[0]}, {interval[1]}]"
+def interval_label(interval: tuple[float, float] | list[float] | None) -> str:
+    """"every step" or "t ∈ [lo, hi]" for a guidance interval (timesteps or flow times) as stored in a settings
+    object or a report."""
+    return "every step" if interval is None else f"t ∈ [{interval[0]:g}, {interval[1]:g}]"
 
 
 def _is_int(value) -> bool:
