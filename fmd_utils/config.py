@@ -154,6 +154,9 @@ class EvaluationSettings:
     samples: int = 10_000  # generated samples N for the headline numbers (multiple of 10, at most 10,000)
     sweep_samples: int = 2_000  # per point of the sweeps
     seed: int = 0
+    # every generated set (and the floor) is measured for this many sampling seeds (training subsets), reported as
+    # mean ± standard error (fmd_utils.uncertainty); 1: one seed, no error bars
+    seeds: int = 3
     sweeps: bool = True
     sampling: SamplingSettings | None = None
     guidance_sweep: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
@@ -174,6 +177,8 @@ class EvaluationSettings:
                              f"class), got {self.samples!r}")
         if not isinstance(self.sweep_samples, int) or self.sweep_samples < 10 or self.sweep_samples % 10:
             raise ValueError(f"sweep_samples must be a multiple of 10, at least 10, got {self.sweep_samples!r}")
+        if not isinstance(self.seeds, int) or not 1 <= self.seeds <= 20:
+            raise ValueError(f"seeds must be an integer from 1 (no error bars) to 20, got {self.seeds!r}")
         return self
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import statistics
@@ -50,6 +51,7 @@ from .metrics import (
 from .pipeline import LatentDiffusionPipeline, LatentFlowPipeline, load_pretrained
 from .progress import progress
 from .settings import SamplingSettings, add_sampling_arguments, interval_label, settings_from_args
+from .uncertainty import Estimate
 from .writable import check_writable_dir
 
 Pipeline = LatentDiffusionPipeline | LatentFlowPipeline
@@ -89,8 +91,11 @@ class Evaluator:
     ``floor`` holds the train subset's distances to the test subset (FID, KID, precision, recall): the real-vs-real
     values every measurement is read beside."""
 
-    def __init__(self, pipe: LatentDiffusionPipeline, judge: FashionClassifier, n: int, seed: int = 0) -> None:
-        self.pipe, self.judge, self.n, self.seed = pipe, judge, n, seed
+    def __init__(self, pipe: LatentDiffusionPipeline, judge: FashionClassifier, n: int, seed: int = 0,
+                 seeds: int = 1) -> None:
+        if not isinstance(seeds, int) or seeds < 1:
+            raise ValueError(f"seeds must be a positive integer (1: no error bars), got {seeds!r}")
+        self.pipe, self.judge, self.n, self.seed, self.seeds = pipe, judge, n, seed, seeds
         gen = torch.Generator().manual_seed(seed)
         self.train, self.test = load_fashion_mnist("train"), load_fashion_mnist("test")
         test_idx = balanced_subset(self.test.labels, n, gen)
@@ -99,7 +104,11 @@ class Evaluator:
         self.train_images = to_float(self.train.images[train_idx])
         self.train_features = self.features(self.train_images)
         self.labels = torch.arange(NUM_CLASSES).repeat_interleave(n // NUM_CLASSES)
-        self.floor = self.distances(self.train_features)
+        # the floor over ``seeds`` training subsets (the first is the one above), the test subset fixed
+        floors = [self.distances(self.train_features)] + [
+            self.distances(self.features(to_float(self.train.images[balanced_subset(self.train.labels, n, gen)])))
+            for _ in range(seeds - 1)]
+        self.floor = _with_error_bars(floors)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The judge's penultimate-layer features of (N, 1, 28, 28) images, on the CPU."""
@@ -121,30 +130,40 @@ class Evaluator:
 
     def against_floor(self, distances: dict) -> dict:
         """Each measure as a multiple of its real-vs-real value (FID: lower is better, 1 is perfect; precision and
-        recall: higher is better, 1 means as good as other real images)."""
-        return {"fid_over_floor": distances["fid"] / self.floor["fid"],
-                "precision_over_floor": distances["precision"] / self.floor["precision"],
-                "recall_over_floor": distances["recall"] / self.floor["recall"]}
+        recall: higher is better, 1 means as good as other real images); with ``_se`` error bars when both have them
+        (relative errors added in quadrature)."""
+        out = {}
+        for key in ("fid", "precision", "recall"):
+            ratio = distances[key] / self.floor[key]
+            out[f"{key}_over_floor"] = ratio
+            if f"{key}_se" in distances and f"{key}_se" in self.floor:
+                out[f"{key}_over_floor_se"] = abs(ratio) * math.hypot(distances[f"{key}_se"] / distances[key],
+                                                                      self.floor[f"{key}_se"] / self.floor[key])
+        return out
 
-    def generate(self, settings: SamplingSettings | FlowSettings | None = None, pipe: Pipeline | None = None
-                 ) -> JudgedSamples:
+    def generate(self, settings: SamplingSettings | FlowSettings | None = None, pipe: Pipeline | None = None,
+                 seed: int | None = None) -> JudgedSamples:
         """N generated samples (n / 10 per class) from ``pipe`` (default: the evaluator's) with ``settings``
-        (default: the model's), judged and timed."""
+        (default: the model's) and ``seed`` (default: the evaluator's), judged and timed."""
         pipe = pipe or self.pipe
         settings = pipe.settings(settings)
         start = time.perf_counter()
-        images = pipe.generate(self.labels, self.seed, settings=settings, progress=True)
+        images = pipe.generate(self.labels, self.seed if seed is None else seed, settings=settings, progress=True)
         return self.judge_images(images, self.labels, time.perf_counter() - start)
 
     def generated(self, settings: SamplingSettings | FlowSettings | None = None,
                   samples: JudgedSamples | None = None, pipe: Pipeline | None = None) -> dict:
         """Quality of N generated samples (``samples``, or new ones made by ``pipe`` with ``settings``): judge
-        accuracy, FID / KID beside the floor, and seconds taken."""
+        accuracy, FID / KID beside the floor, and seconds taken. With ``seeds`` > 1, each measure is the mean over
+        that many sampling seeds (``samples`` is the first) and ``<measure>_se`` its standard error
+        (:mod:`fmd_utils.uncertainty`)."""
         pipe = pipe or self.pipe
         settings = pipe.settings(settings)
         samples = self.generate(settings, pipe) if samples is None else samples
-        result = {**settings.to_dict(), "samples": self.n, "accuracy": samples.accuracy,
-                  **self.distances(samples.features), "seconds": samples.seconds}
+        runs = [samples] + [self.generate(settings, pipe, seed=self.seed + k) for k in range(1, self.seeds)]
+        measured = _with_error_bars([{"accuracy": run.accuracy, **self.distances(run.features),
+                                      "seconds": run.seconds} for run in runs])
+        result = {**settings.to_dict(), "samples": self.n, **measured}
         if settings.sampler == "ddpm":
             result["steps"] = pipe.diffusion.num_steps
         result["guidance_interval"] = list(settings.guidance_interval) if settings.guidance_interval else None
@@ -181,6 +200,17 @@ class Evaluator:
             "nn_distance_generated": nearest_neighbour_distance(samples, train).mean().item(),
             "nn_distance_real_test": nearest_neighbour_distance(to_float(self.test.images[:n]), train).mean().item(),
         }
+
+
+def _with_error_bars(runs: list[dict]) -> dict:
+    """One dict of measures per seed → the first seed's keys with their means, plus ``<key>_se`` (standard error over
+    seeds) and ``seeds`` when there is more than one."""
+    if len(runs) == 1:
+        return dict(runs[0])
+    estimates = {key: Estimate(tuple(float(run[key]) for run in runs)) for key in runs[0]}
+    out = {key: e.mean for key, e in estimates.items()}
+    out |= {f"{key}_se": e.se for key, e in estimates.items()}
+    return {**out, "seeds": len(runs)}
 
 
 def throughput(pipe: Pipeline, n: int, settings: SamplingSettings | FlowSettings, repeats: int) -> float:
@@ -267,7 +297,7 @@ def evaluate(settings: EvaluationSettings | None = None, checkpoints: str | os.P
     pipe = load_pretrained(checkpoints, device=device)
     judge = load_model("classifier", Path(checkpoints or default_checkpoint_dir()) / "classifier.pt", device)
     sampling = pipe.settings(settings.sampling)  # validated before the long measurements
-    evaluator = Evaluator(pipe, judge, settings.samples, settings.seed)
+    evaluator = Evaluator(pipe, judge, settings.samples, settings.seed, settings.seeds)
     judged = evaluator.generate(sampling)
     headline = evaluator.generated(sampling, judged)
     cm = confusion_matrix(judged.labels, judged.predicted)
@@ -294,7 +324,7 @@ def evaluate(settings: EvaluationSettings | None = None, checkpoints: str | os.P
                                                  settings.throughput_samples, settings.throughput_repeats)
     if settings.sweeps:
         n = min(settings.sweep_samples, settings.samples)
-        sweep = evaluator if n == settings.samples else Evaluator(pipe, judge, n, settings.seed)
+        sweep = evaluator if n == settings.samples else Evaluator(pipe, judge, n, settings.seed, settings.seeds)
         report.sweep_floor = sweep.floor
         guidance_points = [(w, gi) for w in settings.guidance_sweep
                            for gi in dict.fromkeys([sampling.guidance_interval if w != 1 else None, None])]
@@ -320,6 +350,17 @@ def _training_summary(model) -> dict:
 # --------------------------------------------------------------------------------------------------- report
 def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
+
+
+def _pm(d: dict, key: str, spec: str = ".3f") -> str:
+    """``d[key]`` formatted, with ``± d[key_se]`` (standard error over seeds) when the report has it."""
+    se = d.get(f"{key}_se")
+    return f"{d[key]:{spec}}" + (f" ± {se:{spec}}" if se is not None else "")
+
+
+def _pct_pm(d: dict, key: str) -> str:
+    se = d.get(f"{key}_se")
+    return _pct(d[key]) + (f" ± {100 * se:.1f}" if se is not None else "")
 
 
 def _row(name: str, shown: str, value: float, target_key: str, at_most: bool = False, unit: str | None = None) -> str:
@@ -348,7 +389,10 @@ def render_markdown(r: dict) -> str:
         f"Measured {r['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, {m['torch_threads']} threads) "
         f"with `{r['command']}`; models of the `{tr['autoencoder']['profile']}` profile; N = {g['samples']} "
         f"generated samples (DDIM-{g['steps']}, guidance {g['guidance']:g} on "
-        f"{interval_label(g['guidance_interval'])}, seed {r['settings']['seed']}).",
+        f"{interval_label(g['guidance_interval'])}, seed {r['settings']['seed']})."
+        + (f" ± is the standard error of the mean over {g['seeds']} sampling seeds (the floor: over as many "
+           "training subsets; the test set fixed); two values differ only when they are more than twice their "
+           "combined error bar apart." if g.get("seeds") else ""),
         "",
         "| metric | measured | target | |",
         "|---|---|---|---|",
@@ -359,17 +403,17 @@ def render_markdown(r: dict) -> str:
              rec["autoencoder_test_psnr"], "autoencoder_test_psnr", unit=" dB"),
         _row("judge accuracy on autoencoder reconstructions", _pct(rec["judge_accuracy_reconstructions"]),
              rec["judge_accuracy_reconstructions"], "judge_accuracy_reconstructions"),
-        _row("conditional accuracy of generated samples", _pct(g["accuracy"]), g["accuracy"], "generated_accuracy"),
+        _row("conditional accuracy of generated samples", _pct_pm(g, "accuracy"), g["accuracy"], "generated_accuracy"),
         _row("generated precision / real-vs-real precision",
-             f"{g['precision']:.3f} / {floor['precision']:.3f} = {g['precision_over_floor']:.2f}",
+             f"{_pm(g, 'precision')} / {_pm(floor, 'precision')} = {_pm(g, 'precision_over_floor', '.3f')}",
              g["precision_over_floor"], "precision_over_floor", unit=""),
         _row("generated recall / real-vs-real recall",
-             f"{g['recall']:.3f} / {floor['recall']:.3f} = {g['recall_over_floor']:.2f}",
+             f"{_pm(g, 'recall')} / {_pm(floor, 'recall')} = {_pm(g, 'recall_over_floor', '.3f')}",
              g["recall_over_floor"], "recall_over_floor", unit=""),
         _row("feature-FID generated vs test / real-vs-real floor",
-             f"{g['fid']:.3f} / {floor['fid']:.3f} = {g['fid_over_floor']:.2f}", g["fid_over_floor"],
+             f"{_pm(g, 'fid')} / {_pm(floor, 'fid')} = {_pm(g, 'fid_over_floor', '.2f')}", g["fid_over_floor"],
              "fid_over_floor", at_most=True, unit=""),
-        f"| feature-KID generated vs test (floor) | {g['kid']:.5f} ({floor['kid']:.5f}) | — | |",
+        f"| feature-KID generated vs test (floor) | {_pm(g, 'kid', '.5f')} ({_pm(floor, 'kid', '.5f')}) | — | |",
         _row(f"training time, autoencoder + denoiser (judge), `{tr['autoencoder']['profile']}` profile",
              f"{ae_dm_min:.1f} min ({judge_min:.1f} min)", ae_dm_min, _training_target(tr), at_most=True,
              unit=" min"),
@@ -383,44 +427,47 @@ def render_markdown(r: dict) -> str:
         "",
         "| set | FID | FID / floor | precision | recall | precision / real | recall / real |",
         "|---|---|---|---|---|---|---|",
-        f"| real training images (the floor) | {floor['fid']:.3f} | 1 | {floor['precision']:.3f} | "
-        f"{floor['recall']:.3f} | 1 | 1 |",
+        f"| real training images (the floor) | {_pm(floor, 'fid')} | 1 | {_pm(floor, 'precision')} | "
+        f"{_pm(floor, 'recall')} | 1 | 1 |",
         f"| the same images through the autoencoder | {rec['reconstruction_fid']:.3f} | "
         f"{rec['reconstruction_fid_over_floor']:.2f} | {rec['reconstruction_precision']:.3f} | "
         f"{rec['reconstruction_recall']:.3f} | {rec['reconstruction_precision_over_floor']:.2f} | "
         f"{rec['reconstruction_recall_over_floor']:.2f} |",
-        f"| generated samples | {g['fid']:.3f} | {g['fid_over_floor']:.2f} | {g['precision']:.3f} | "
-        f"{g['recall']:.3f} | {g['precision_over_floor']:.2f} | {g['recall_over_floor']:.2f} |",
+        f"| generated samples | {_pm(g, 'fid')} | {_pm(g, 'fid_over_floor', '.2f')} | {_pm(g, 'precision')} | "
+        f"{_pm(g, 'recall')} | {_pm(g, 'precision_over_floor', '.3f')} | {_pm(g, 'recall_over_floor', '.3f')} |",
         "",
         f"Mean per-image PSNR: {rec['autoencoder_test_psnr_mean_per_image']:.2f} dB. "
         f"Memorisation check (1000 images, mean L2 pixel distance to the nearest training image): generated "
         f"{r['memorisation']['nn_distance_generated']:.2f}, "
         f"real test images {r['memorisation']['nn_distance_real_test']:.2f}.",
         "",
-        "Per-class conditional accuracy: "
+        "Per-class conditional accuracy (the first seed's samples): "
         + ", ".join(f"{name} {_pct(acc)}" for name, acc in g["per_class_accuracy"].items()) + ".",
     ]
     if r.get("guidance_sweep"):
         sf = r["sweep_floor"]
         n = r["guidance_sweep"][0]["samples"]
-        lines += ["", f"Guidance sweep (DDIM-{g['steps']}, N = {n}; real-vs-real at this N: FID {sf['fid']:.3f}, "
-                  f"precision {sf['precision']:.3f}, recall {sf['recall']:.3f}):", "",
+        lines += ["", f"Guidance sweep (DDIM-{g['steps']}, N = {n}; real-vs-real at this N: FID {_pm(sf, 'fid')}, "
+                  f"precision {_pm(sf, 'precision')}, recall {_pm(sf, 'recall')}):", "",
                   "| guidance w | applied on | accuracy | FID / floor | precision | recall | KID | seconds for N |",
                   "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {s['guidance']:g} | {interval_label(s['guidance_interval'])} | {_pct(s['accuracy'])} | "
-                  f"{s['fid_over_floor']:.2f} | {s['precision']:.3f} | {s['recall']:.3f} | {s['kid']:.5f} | "
+        lines += [f"| {s['guidance']:g} | {interval_label(s['guidance_interval'])} | {_pct_pm(s, 'accuracy')} | "
+                  f"{_pm(s, 'fid_over_floor', '.2f')} | {_pm(s, 'precision')} | {_pm(s, 'recall')} | "
+                  f"{_pm(s, 'kid', '.5f')} | "
                   f"{s['seconds']:.1f} |" for s in r["guidance_sweep"]]
         lines += ["", f"Guidance interval sweep (DDIM-{g['steps']}, guidance {g['guidance']:g}, N = {n}):", "",
                   "| guidance applied on | accuracy | FID / floor | precision | recall | seconds for N |",
                   "|---|---|---|---|---|---|"]
-        lines += [f"| {interval_label(s['guidance_interval'])} | {_pct(s['accuracy'])} | {s['fid_over_floor']:.2f} | "
-                  f"{s['precision']:.3f} | {s['recall']:.3f} | {s['seconds']:.1f} |" for s in r["interval_sweep"]]
+        lines += [f"| {interval_label(s['guidance_interval'])} | {_pct_pm(s, 'accuracy')} | "
+                  f"{_pm(s, 'fid_over_floor', '.2f')} | "
+                  f"{_pm(s, 'precision')} | {_pm(s, 'recall')} | {s['seconds']:.1f} |" for s in r["interval_sweep"]]
         lines += ["", f"Sampler sweep (guidance {g['guidance']:g} on {interval_label(g['guidance_interval'])}, "
                   f"N = {n}):", "",
                   "| sampler | steps | accuracy | FID / floor | precision | recall | seconds for N |",
                   "|---|---|---|---|---|---|---|"]
-        lines += [f"| {s['sampler'].upper()} | {s['steps']} | {_pct(s['accuracy'])} | {s['fid_over_floor']:.2f} | "
-                  f"{s['precision']:.3f} | {s['recall']:.3f} | {s['seconds']:.1f} |" for s in r["step_sweep"]]
+        lines += [f"| {s['sampler'].upper()} | {s['steps']} | {_pct_pm(s, 'accuracy')} | "
+                  f"{_pm(s, 'fid_over_floor', '.2f')} | "
+                  f"{_pm(s, 'precision')} | {_pm(s, 'recall')} | {s['seconds']:.1f} |" for s in r["step_sweep"]]
     if r.get("flow_comparison"):
         lines += ["", render_flow_comparison(r)]
     return "\n".join(lines) + "\n"
@@ -436,13 +483,14 @@ def render_flow_comparison(r: dict) -> str:
     lines = [f"Diffusion against flow matching (same network, same latents, same batch and epochs; as recorded "
              f"when each was trained: diffusion {train['diffusion']}, flow {train['flow']}), "
              f"N = {rows[0]['samples']} per row; diffusion "
-             f"{guidance['diffusion']}, flow {guidance['flow']}; real-vs-real at this N: FID {floor['fid']:.3f}, "
-             f"precision {floor['precision']:.3f}, recall {floor['recall']:.3f}. NFE = network evaluations per "
+             f"{guidance['diffusion']}, flow {guidance['flow']}; real-vs-real at this N: FID {_pm(floor, 'fid')}, "
+             f"precision {_pm(floor, 'precision')}, recall {_pm(floor, 'recall')}. NFE = network evaluations per "
              "sample (a guided one runs its two passes as one batch):", "",
              "| NFE | model | solver | steps | accuracy | FID / floor | precision / real | recall / real | "
              "s per 1000 |", "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {row['nfe']} | {row['model']} | {row['solver']} | {row['steps']} | {_pct(row['accuracy'])} | "
-              f"{row['fid_over_floor']:.2f} | {row['precision_over_floor']:.2f} | {row['recall_over_floor']:.2f} | "
+    lines += [f"| {row['nfe']} | {row['model']} | {row['solver']} | {row['steps']} | {_pct_pm(row, 'accuracy')} | "
+              f"{_pm(row, 'fid_over_floor', '.2f')} | {_pm(row, 'precision_over_floor', '.3f')} | "
+              f"{_pm(row, 'recall_over_floor', '.3f')} | "
               f"{row['seconds_per_1000']:.2f} |" for row in rows]
     return "\n".join(lines)
 
@@ -455,6 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--samples", type=int, default=defaults.samples,
                         help="generated samples N (multiple of 10, ≤ 10000)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--seeds", type=int, default=defaults.seeds,
+                        help="sampling seeds per generated set, for mean ± standard error (1: no error bars)")
     parser.add_argument("--sweep-samples", type=int, default=defaults.sweep_samples, help="samples per sweep point")
     parser.add_argument("--no-sweeps", action="store_true", help="skip the guidance, interval and sampler sweeps")
     parser.add_argument("--no-flow", action="store_true",
@@ -471,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:  # every argument and the output folder, before minutes of measurements
         settings = EvaluationSettings(samples=args.samples, sweep_samples=min(args.sweep_samples, args.samples),
-                                      seed=args.seed, sweeps=not args.no_sweeps,
+                                      seed=args.seed, seeds=args.seeds, sweeps=not args.no_sweeps,
                                       flow_comparison=not args.no_flow).validate()
         check_writable_dir(args.out.parent, "--out")
         diffusion = load_model("diffusion", Path(args.checkpoints or default_checkpoint_dir()) / "diffusion.pt")
