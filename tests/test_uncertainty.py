@@ -46,7 +46,7 @@ def test_the_error_bar_matches_the_spread_of_independent_repetitions():
     many = _fid_over_seeds(shift, n, range(100, 140))
     assert 0.4 < five.sd / many.sd < 2.5  # the spread of one measurement, estimated from five seeds
     true_fid = 8 * shift**2
-    assert abs(many.mean - true_fid) < 0.1 * true_fid  # at N = 500 the bias is small against the distance itself
+    assert true_fid < many.mean < true_fid + 0.15  # FID is biased upwards at finite N (here by about 0.08)
     assert abs(five.mean - many.mean) < 4 * five.se + 4 * many.se
 
 
