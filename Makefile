@@ -104,13 +104,13 @@ train-fast: setup ## the fast profile (the notebooks' RETRAIN; about 5 minutes f
 	cp checkpoints/classifier.pt build/fast/classifier.pt
 
 evaluate-fast: setup ## measure the fast profile's models (make train-fast first): results/fast/metrics.md
-	$(PY) -m fmd_utils.evaluate --checkpoints build/fast --out results/fast/metrics.json --no-sweeps
+	$(PY) -m fmd_utils.evaluate --checkpoints build/fast --out results/fast/metrics.json --no-sweeps --readme README.md
 
 train-quick: setup ## a tiny end-to-end training run (seconds) into build/quick
 	$(PY) -m fmd_utils.train all --profile quick --out build/quick
 
-evaluate: setup ## measure the shipped models: results/metrics.json and results/metrics.md
-	$(PY) -m fmd_utils.evaluate --out results/metrics.json
+evaluate: setup ## measure the shipped models: results/metrics.json, results/metrics.md and the README's results block
+	$(PY) -m fmd_utils.evaluate --out results/metrics.json --readme README.md
 
 samples: setup ## write results/samples_grid.png from the shipped checkpoints
 	$(PY) -m fmd_utils.samples --out results

@@ -105,9 +105,9 @@ class Evaluator:
         self.train_features = self.features(self.train_images)
         self.labels = torch.arange(NUM_CLASSES).repeat_interleave(n // NUM_CLASSES)
         # the floor over ``seeds`` training subsets (the first is the one above), the test subset fixed
+        self.train_subsets = [train_idx] + [balanced_subset(self.train.labels, n, gen) for _ in range(seeds - 1)]
         floors = [self.distances(self.train_features)] + [
-            self.distances(self.features(to_float(self.train.images[balanced_subset(self.train.labels, n, gen)])))
-            for _ in range(seeds - 1)]
+            self.distances(self.features(to_float(self.train.images[idx]))) for idx in self.train_subsets[1:]]
         self.floor = _with_error_bars(floors)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
@@ -179,8 +179,11 @@ class Evaluator:
         mse = per_image.mean().item()
         real = self.judge_images(test, self.test.labels)
         rebuilt = self.judge_images(recon, self.test.labels)
-        train_rebuilt = self.features(map_batches(self.pipe.autoencoder, self.train_images, device=self.pipe.device))
-        distances = self.distances(train_rebuilt)
+        # the floor's training subsets, reconstructed: error bars over the same subsets as the floor's
+        distances = _with_error_bars([
+            self.distances(self.features(map_batches(self.pipe.autoencoder, to_float(self.train.images[idx]),
+                                                     device=self.pipe.device)))
+            for idx in self.train_subsets])
         return {
             "judge_accuracy_real_test": real.accuracy,
             "autoencoder_test_mse": mse,
@@ -380,6 +383,56 @@ def _training_target(training: dict) -> str:
 
 def render_markdown(r: dict) -> str:
     """The report as markdown tables, each measurement beside its target from :data:`fmd_utils.config.TARGETS`."""
+    g, rec = r["generated"], r["reconstruction"]
+    lines = [
+        render_headline(r),
+        "",
+        f"Mean per-image PSNR: {rec['autoencoder_test_psnr_mean_per_image']:.2f} dB. "
+        f"Memorisation check (1000 images, mean L2 pixel distance to the nearest training image): generated "
+        f"{r['memorisation']['nn_distance_generated']:.2f}, "
+        f"real test images {r['memorisation']['nn_distance_real_test']:.2f}.",
+        "",
+        "Per-class conditional accuracy (the first seed's samples): "
+        + ", ".join(f"{name} {_pct(acc)}" for name, acc in g["per_class_accuracy"].items()) + ".",
+    ]
+    if r.get("guidance_sweep"):
+        lines += ["", render_sweeps(r)]
+    if r.get("flow_comparison"):
+        lines += ["", render_flow_comparison(r)]
+    return "\n".join(lines) + "\n"
+
+
+def render_sweeps(r: dict) -> str:
+    """The guidance, guidance-interval and sampler sweeps at the sweep size (README "The sweeps")."""
+    g = r["generated"]
+    sf, n = r["sweep_floor"], r["guidance_sweep"][0]["samples"]
+    lines = [f"Guidance sweep (DDIM-{g['steps']}, N = {n}; real-vs-real at this N: FID {_pm(sf, 'fid')}, "
+              f"precision {_pm(sf, 'precision')}, recall {_pm(sf, 'recall')}):", "",
+              "| guidance w | applied on | accuracy | FID / floor | precision | recall | KID | seconds for N |",
+              "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {s['guidance']:g} | {interval_label(s['guidance_interval'])} | {_pct_pm(s, 'accuracy')} | "
+              f"{_pm(s, 'fid_over_floor', '.2f')} | {_pm(s, 'precision')} | {_pm(s, 'recall')} | "
+              f"{_pm(s, 'kid', '.5f')} | "
+              f"{s['seconds']:.1f} |" for s in r["guidance_sweep"]]
+    lines += ["", f"Guidance interval sweep (DDIM-{g['steps']}, guidance {g['guidance']:g}, N = {n}):", "",
+              "| guidance applied on | accuracy | FID / floor | precision | recall | seconds for N |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {interval_label(s['guidance_interval'])} | {_pct_pm(s, 'accuracy')} | "
+              f"{_pm(s, 'fid_over_floor', '.2f')} | "
+              f"{_pm(s, 'precision')} | {_pm(s, 'recall')} | {s['seconds']:.1f} |" for s in r["interval_sweep"]]
+    lines += ["", f"Sampler sweep (guidance {g['guidance']:g} on {interval_label(g['guidance_interval'])}, "
+              f"N = {n}):", "",
+              "| sampler | steps | accuracy | FID / floor | precision | recall | seconds for N |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [f"| {s['sampler'].upper()} | {s['steps']} | {_pct_pm(s, 'accuracy')} | "
+              f"{_pm(s, 'fid_over_floor', '.2f')} | "
+              f"{_pm(s, 'precision')} | {_pm(s, 'recall')} | {s['seconds']:.1f} |" for s in r["step_sweep"]]
+    return "\n".join(lines)
+
+
+def render_headline(r: dict) -> str:
+    """The two headline tables (measurements against targets; where quality and variety are lost): the part of
+    ``metrics.md`` the README carries verbatim between ``<!-- results:PROFILE -->`` markers (:func:`sync_readme`)."""
     g, rec, floor, m, tr, thr = r["generated"], r["reconstruction"], r["floor"], r["machine"], r["training"], \
         r["throughput"]
     ae_dm_min = ((tr["autoencoder"]["train_seconds"] or 0) + (tr["diffusion"]["train_seconds"] or 0)) / 60
@@ -429,48 +482,53 @@ def render_markdown(r: dict) -> str:
         "|---|---|---|---|---|---|---|",
         f"| real training images (the floor) | {_pm(floor, 'fid')} | 1 | {_pm(floor, 'precision')} | "
         f"{_pm(floor, 'recall')} | 1 | 1 |",
-        f"| the same images through the autoencoder | {rec['reconstruction_fid']:.3f} | "
-        f"{rec['reconstruction_fid_over_floor']:.2f} | {rec['reconstruction_precision']:.3f} | "
-        f"{rec['reconstruction_recall']:.3f} | {rec['reconstruction_precision_over_floor']:.2f} | "
-        f"{rec['reconstruction_recall_over_floor']:.2f} |",
+        f"| the same images through the autoencoder | {_pm(rec, 'reconstruction_fid')} | "
+        f"{_pm(rec, 'reconstruction_fid_over_floor', '.2f')} | {_pm(rec, 'reconstruction_precision')} | "
+        f"{_pm(rec, 'reconstruction_recall')} | {_pm(rec, 'reconstruction_precision_over_floor', '.3f')} | "
+        f"{_pm(rec, 'reconstruction_recall_over_floor', '.3f')} |",
         f"| generated samples | {_pm(g, 'fid')} | {_pm(g, 'fid_over_floor', '.2f')} | {_pm(g, 'precision')} | "
         f"{_pm(g, 'recall')} | {_pm(g, 'precision_over_floor', '.3f')} | {_pm(g, 'recall_over_floor', '.3f')} |",
-        "",
-        f"Mean per-image PSNR: {rec['autoencoder_test_psnr_mean_per_image']:.2f} dB. "
-        f"Memorisation check (1000 images, mean L2 pixel distance to the nearest training image): generated "
-        f"{r['memorisation']['nn_distance_generated']:.2f}, "
-        f"real test images {r['memorisation']['nn_distance_real_test']:.2f}.",
-        "",
-        "Per-class conditional accuracy (the first seed's samples): "
-        + ", ".join(f"{name} {_pct(acc)}" for name, acc in g["per_class_accuracy"].items()) + ".",
     ]
+    return "\n".join(lines)
+
+
+def readme_block(text: str, name: str) -> tuple[int, int]:
+    """Where the README's generated block ``name`` lies: the span between ``<!-- results:NAME -->`` and
+    ``<!-- /results:NAME -->`` (both marker lines kept)."""
+    begin, end = f"<!-- results:{name} -->\n", f"\n<!-- /results:{name} -->"
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise ValueError(f"the README has no '{begin.strip()}' ... '{end.strip()}' block: add the two marker lines "
+                         "where the results table belongs")
+    return start + len(begin), stop
+
+
+def readme_blocks(r: dict) -> dict[str, str]:
+    """The README blocks a report fills, by name: ``PROFILE`` (:func:`render_headline`), and where it measured them
+    ``PROFILE-sweeps`` (:func:`render_sweeps`) and ``PROFILE-flow`` (:func:`render_flow_comparison`)."""
+    profile = r["training"]["autoencoder"]["profile"]
+    blocks = {profile: render_headline(r)}
     if r.get("guidance_sweep"):
-        sf = r["sweep_floor"]
-        n = r["guidance_sweep"][0]["samples"]
-        lines += ["", f"Guidance sweep (DDIM-{g['steps']}, N = {n}; real-vs-real at this N: FID {_pm(sf, 'fid')}, "
-                  f"precision {_pm(sf, 'precision')}, recall {_pm(sf, 'recall')}):", "",
-                  "| guidance w | applied on | accuracy | FID / floor | precision | recall | KID | seconds for N |",
-                  "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {s['guidance']:g} | {interval_label(s['guidance_interval'])} | {_pct_pm(s, 'accuracy')} | "
-                  f"{_pm(s, 'fid_over_floor', '.2f')} | {_pm(s, 'precision')} | {_pm(s, 'recall')} | "
-                  f"{_pm(s, 'kid', '.5f')} | "
-                  f"{s['seconds']:.1f} |" for s in r["guidance_sweep"]]
-        lines += ["", f"Guidance interval sweep (DDIM-{g['steps']}, guidance {g['guidance']:g}, N = {n}):", "",
-                  "| guidance applied on | accuracy | FID / floor | precision | recall | seconds for N |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {interval_label(s['guidance_interval'])} | {_pct_pm(s, 'accuracy')} | "
-                  f"{_pm(s, 'fid_over_floor', '.2f')} | "
-                  f"{_pm(s, 'precision')} | {_pm(s, 'recall')} | {s['seconds']:.1f} |" for s in r["interval_sweep"]]
-        lines += ["", f"Sampler sweep (guidance {g['guidance']:g} on {interval_label(g['guidance_interval'])}, "
-                  f"N = {n}):", "",
-                  "| sampler | steps | accuracy | FID / floor | precision | recall | seconds for N |",
-                  "|---|---|---|---|---|---|---|"]
-        lines += [f"| {s['sampler'].upper()} | {s['steps']} | {_pct_pm(s, 'accuracy')} | "
-                  f"{_pm(s, 'fid_over_floor', '.2f')} | "
-                  f"{_pm(s, 'precision')} | {_pm(s, 'recall')} | {s['seconds']:.1f} |" for s in r["step_sweep"]]
+        blocks[f"{profile}-sweeps"] = render_sweeps(r)
     if r.get("flow_comparison"):
-        lines += ["", render_flow_comparison(r)]
-    return "\n".join(lines) + "\n"
+        blocks[f"{profile}-flow"] = render_flow_comparison(r)
+    return blocks
+
+
+def sync_readme(readme: str | os.PathLike, r: dict) -> bool:
+    """Write the report's tables into the README's blocks (:func:`readme_blocks`; the headline block must exist, the
+    others are filled where the README has them); True if the file changed. The README's numbers are then the
+    report's, never typed in (tests/test_readme.py checks)."""
+    path = Path(readme)
+    text = new = path.read_text()
+    for index, (name, block) in enumerate(readme_blocks(r).items()):
+        if index and f"<!-- results:{name} -->" not in new:
+            continue
+        start, stop = readme_block(new, name)
+        new = new[:start] + block + new[stop:]
+    if new != text:
+        path.write_text(new)
+    return new != text
 
 
 def render_flow_comparison(r: dict) -> str:
@@ -511,6 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip the diffusion-against-flow comparison (it runs when the folder has flow.pt)")
     parser.add_argument("--checkpoints", type=Path, default=None, help="checkpoint folder (default: shipped)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--readme", type=Path, default=None,
+                        help="also refresh this README's results block for the models' profile (make evaluate: "
+                             "README.md)")
     add_sampling_arguments(parser)
     return parser
 
@@ -524,15 +585,20 @@ def main(argv: list[str] | None = None) -> int:
                                       seed=args.seed, seeds=args.seeds, sweeps=not args.no_sweeps,
                                       flow_comparison=not args.no_flow).validate()
         check_writable_dir(args.out.parent, "--out")
+        if args.readme is not None:  # the block must exist before minutes of measurements, not after
+            readme_block(args.readme.read_text(), load_model("autoencoder", Path(
+                args.checkpoints or default_checkpoint_dir()) / "autoencoder.pt").metadata.get("profile"))
         diffusion = load_model("diffusion", Path(args.checkpoints or default_checkpoint_dir()) / "diffusion.pt")
         settings = replace(settings, sampling=settings_from_args(args, diffusion.sampling, diffusion.num_steps))
-    except ValueError as error:
+    except (ValueError, OSError) as error:
         parser.error(str(error))
     report = evaluate(settings, args.checkpoints, args.device, " ".join(["python -m fmd_utils.evaluate", *argv]))
     args.out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     markdown = report.to_markdown()
     args.out.with_suffix(".md").write_text(markdown)
     print(markdown)
+    if args.readme is not None and sync_readme(args.readme, report.to_dict()):
+        print(f"{args.readme}: results block updated")
     return 0
 
 

@@ -1,18 +1,20 @@
 r"""Error bars for the set metrics (FID, KID, precision, recall): repeat the measurement over sampling seeds.
 
 A metric of N generated samples is a random number: another seed draws other samples and gives another value. We
-measure it for K seeds :math:`k = 1 \dots K` (the reference set of real images fixed, as every compared model is read
+measure it for J seeds :math:`j = 1 \dots J` (the reference set of real images fixed, as every compared model is read
 against the same one) and report the mean with its standard error,
 
 .. math::
-    \bar m = \frac1K \sum_k m_k, \qquad
-    s = \sqrt{\frac{1}{K-1}\sum_k (m_k - \bar m)^2}, \qquad
-    \mathrm{se} = s / \sqrt K .
+    \bar m = \frac1J \sum_j m_j, \qquad
+    \mathrm{sd} = \sqrt{\frac{1}{J-1}\sum_j (m_j - \bar m)^2}, \qquad
+    \mathrm{se} = \mathrm{sd} / \sqrt J .
 
 Two means differ beyond their noise when :math:`|\bar m_a - \bar m_b| > 2\sqrt{\mathrm{se}_a^2 + \mathrm{se}_b^2}`
-(about a 95 % two-sided interval); inside it the comparison is a tie (:mod:`fmd_utils.claims`). Seeds, not a
-bootstrap over one sample set: resampling with replacement puts duplicate points into a set, which makes the
-k-nearest-neighbour radii of precision and recall zero and biases them; new seeds draw honest new sets.
+(about a 95 % two-sided interval when the standard errors are well known; from 3 seeds they are themselves rough,
+so a difference just beyond the line is weak evidence); inside it the comparison is a tie (:mod:`fmd_utils.claims`).
+Seeds, not a bootstrap over one sample set: resampling with replacement puts copies of a point into the set, which
+take its nearest-neighbour places, shrink its k-NN ball (to radius zero with k copies) and so bias recall low; new
+seeds draw honest new sets.
 """
 
 from __future__ import annotations

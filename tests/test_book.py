@@ -22,7 +22,7 @@ PAGES = {
     "notebooks/02_forward_diffusion": {"maths": True, "scrubbers": 1},
     "notebooks/03_conditional_unet": {"maths": True, "scrubbers": 0},
     "notebooks/04_sampling": {"maths": True, "scrubbers": 1},
-    "notebooks/05_visualization": {"maths": True, "scrubbers": 2},  # latent path + forward/reverse animation
+    "notebooks/05_visualization": {"maths": True, "scrubbers": 1},  # the forward/reverse animation
     "notebooks/06_flow_matching": {"maths": True, "scrubbers": 1},  # diffusion and flow side by side
 }
 

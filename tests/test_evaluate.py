@@ -45,6 +45,10 @@ def test_precision_and_recall_are_reported_beside_real_vs_real(report):
     assert g["recall_over_floor"] == pytest.approx(g["recall"] / floor["recall"])
     assert rec["reconstruction_precision_over_floor"] == pytest.approx(rec["reconstruction_precision"]
                                                                        / floor["precision"])
+    # error bars over the floor's training subsets for the reconstructions too (issue 19), as for the samples
+    assert rec["reconstruction_seeds"] == g["seeds"] == floor["seeds"] == EvaluationSettings().seeds >= 2
+    assert all(rec[f"reconstruction_{key}_se"] > 0 for key in ("fid", "precision", "recall", "fid_over_floor"))
+    assert "± " in markdown.split("| the same images through the autoencoder |")[1].split("\n")[0]
     # the decoder is a ceiling: samples, which all pass through it, do not beat its FID
     assert g["fid"] > 0.5 * rec["reconstruction_fid"]
     assert "| the same images through the autoencoder |" in markdown and "recall / real" in markdown
@@ -114,3 +118,15 @@ def test_unwritable_output_is_found_first(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--out", str(blocker / "metrics.json")])
     assert "--out" in capsys.readouterr().err
+
+
+def test_a_readme_without_its_results_block_is_refused_before_measuring(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("# a README without the results markers\n")
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "m.json"), "--readme", str(readme)])
+    assert "no '<!-- results:full -->'" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]  # nothing measured, nothing written
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "m.json"), "--readme", str(tmp_path / "missing.md")])
+    assert "missing.md" in capsys.readouterr().err

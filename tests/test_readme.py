@@ -1,0 +1,66 @@
+"""The README's results tables are the benchmark's own output, never typed in (issue 19).
+
+``python -m fmd_utils.evaluate --readme README.md`` (``make evaluate``, ``make evaluate-fast``) writes its tables
+between ``<!-- results:NAME -->`` markers (the headline, the sweeps, the flow comparison); these tests fail when the
+README and ``results/*.json`` drift apart (a re-measurement without ``--readme``, or a hand edit of a number).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fmd_utils.evaluate import readme_block, readme_blocks, render_headline, sync_readme
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORTS = {"full": ROOT / "results" / "metrics.json", "fast": ROOT / "results" / "fast" / "metrics.json"}
+
+
+@pytest.mark.parametrize("profile", list(REPORTS))
+def test_readme_results_blocks_are_the_reports_own(profile):
+    report = json.loads(REPORTS[profile].read_text())
+    assert report["training"]["autoencoder"]["profile"] == profile
+    text = (ROOT / "README.md").read_text()
+    blocks = readme_blocks(report)
+    expected = {"full": {"full", "full-sweeps", "full-flow"}, "fast": {"fast"}}[profile]
+    assert set(blocks) == expected, f"{REPORTS[profile].name} lacks a measurement the README shows"
+    for name, block in blocks.items():
+        start, stop = readme_block(text, name)
+        assert text[start:stop] == block, (
+            f"README.md's '{name}' results differ from {REPORTS[profile].relative_to(ROOT)}: re-run the evaluation "
+            "with --readme README.md (make evaluate / make evaluate-fast) instead of editing the numbers by hand")
+
+
+@pytest.mark.parametrize("profile", list(REPORTS))
+def test_every_set_metric_in_the_headline_carries_an_error_bar(profile):
+    headline = render_headline(json.loads(REPORTS[profile].read_text()))
+    cells = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+             for line in headline.splitlines() if line.startswith("| ") and not line.startswith("| metric")}
+    set_metrics = [name for name in cells if name.startswith(("conditional accuracy", "generated precision",
+                                                                "generated recall", "feature-FID", "feature-KID"))]
+    assert len(set_metrics) == 5
+    for name in set_metrics:  # the measured column
+        assert "±" in cells[name][0], f"{profile}: no error bar on '{name}': {cells[name][0]}"
+    for name in ("real training images (the floor)", "the same images through the autoencoder", "generated samples"):
+        numbers = [c for c in cells[name] if c != "1"]  # the floor divided by itself is exactly 1
+        assert len(numbers) >= 4 and all("±" in c for c in numbers), f"{profile}: '{name}' without error bars"
+
+
+def test_sync_replaces_only_its_block_and_names_a_missing_one(tmp_path):
+    report = json.loads(REPORTS["full"].read_text())
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:full -->\nold numbers\n<!-- /results:full -->\nafter\n")
+    assert sync_readme(readme, report)
+    block = render_headline(report)
+    assert readme.read_text() == f"intro\n<!-- results:full -->\n{block}\n<!-- /results:full -->\nafter\n"
+    assert not sync_readme(readme, report)  # already current: nothing written
+    # the other blocks of a report are filled where the README has them, and left out where it does not
+    readme.write_text("<!-- results:full -->\n<!-- /results:full -->\n<!-- results:full-flow -->\nx\n"
+                      "<!-- /results:full-flow -->\n")
+    assert sync_readme(readme, report)
+    assert f"<!-- results:full-flow -->\n{readme_blocks(report)['full-flow']}\n<!--" in readme.read_text()
+    readme.write_text("no markers here\n")
+    with pytest.raises(ValueError, match="no '<!-- results:full -->'"):
+        sync_readme(readme, report)
