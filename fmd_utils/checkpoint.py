@@ -191,4 +191,7 @@ def load_model(kind: str, path: str | os.PathLike | None = None, device: str | t
     model = BUILDERS[kind](payload["config"], path)
     load_state(model, payload["state_dict"], path)
     model.metadata = payload["metadata"]
-    return model.to(resolve_device(device)).eval()
+    # the convolutional models run channels-last, as they train: oneDNN's preferred layout on a CPU, about twice as
+    # fast for the encoder, decoder and judge; the weights' values are the same, only their memory order differs
+    layout = torch.channels_last if kind in ("autoencoder", "classifier") else torch.contiguous_format
+    return model.to(resolve_device(device), memory_format=layout).eval()
