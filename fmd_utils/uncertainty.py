@@ -55,7 +55,7 @@ class Estimate:
 
     def noise(self, other: Estimate, k: float = 2.0) -> float:
         """k √(se² + se_other²): how far apart two means must be to differ beyond their noise."""
-        return k * math.hypot(self.se, other.se)
+        return combined_noise(self.se, other.se, k)
 
     def differs(self, other: Estimate, k: float = 2.0) -> bool:
         return abs(self.mean - other.mean) > self.noise(other, k)
@@ -68,6 +68,20 @@ class Estimate:
     def __format__(self, spec: str) -> str:
         spec = spec or ".3g"
         return f"{self.mean:{spec}} ± {self.se:{spec}}"
+
+
+def combined_noise(se_a: float, se_b: float, k: float = 2.0) -> float:
+    """k √(se_a² + se_b²): how far apart two means with standard errors ``se_a`` and ``se_b`` must be to differ."""
+    return k * math.hypot(se_a, se_b)
+
+
+def noise_between(a: dict, b: dict, key: str, k: float = 2.0) -> float:
+    """:func:`combined_noise` of measure ``key`` in two rows of a report (``results/metrics.json``, the evaluator),
+    each holding ``key`` and its standard error ``<key>_se``."""
+    missing = [name for name, row in (("a", a), ("b", b)) if f"{key}_se" not in row]
+    if missing:
+        raise KeyError(f"row {' and '.join(missing)} has no '{key}_se': measure it over at least 2 seeds")
+    return combined_noise(a[f"{key}_se"], b[f"{key}_se"], k)
 
 
 def over_seeds(measure: Callable[[int], dict[str, float]], seeds: Iterable[int], desc: str = "seeds"

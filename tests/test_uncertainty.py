@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fmd_utils.metrics import frechet_distance, precision_recall
-from fmd_utils.uncertainty import Estimate, over_seeds
+from fmd_utils.uncertainty import Estimate, noise_between, over_seeds
 
 
 def test_estimate_mean_sd_se_and_format():
@@ -71,3 +71,12 @@ def test_precision_and_recall_seeds_spread_shrinks_with_n():
     small, large = spread(200), spread(2000)
     assert large.sd < small.sd  # ~1/√N: more samples, a tighter measurement
     assert 0.6 < large.mean < 1.0 and 0.6 < small.mean < 1.0  # same distribution: most samples inside the manifold
+
+
+def test_the_noise_between_two_report_rows_is_their_combined_error_bar():
+    a, b = {"fid": 1.0, "fid_se": 0.03}, {"fid": 1.2, "fid_se": 0.04}
+    assert noise_between(a, b, "fid") == pytest.approx(2 * 0.05)
+    same_as_estimates = Estimate((0.97, 1.03)).noise(Estimate((1.16, 1.24)))  # standard errors 0.03 and 0.04
+    assert noise_between(a, b, "fid") == pytest.approx(same_as_estimates)
+    with pytest.raises(KeyError, match="row b has no 'recall_se'"):
+        noise_between({"recall_se": 0.01}, {"recall": 0.5}, "recall")
