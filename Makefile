@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 NOTEBOOKS_MD    := $(wildcard notebooks/*.md)
 NOTEBOOKS_IPYNB := $(NOTEBOOKS_MD:.md=.ipynb)
 
-.PHONY: all setup data notebooks lab book browser test-book test test-unit test-notebooks lint train train-fast train-quick evaluate evaluate-fast samples clean help
+.PHONY: all setup data notebooks lab book browser test-book test test-unit test-notebooks lint test-slow train train-fast train-quick evaluate evaluate-fast train-dit evaluate-dit samples clean help
 
 all: book samples ## set up, then the main job: build the book (book/_build/html/index.html) and a sample grid
 
@@ -57,14 +57,14 @@ lab: setup notebooks ## open the notebooks in JupyterLab (localhost, with a toke
 # ----------------------------------------------------------------------------------------------- book
 # jupyter-cache re-runs a notebook when its code cells change, and Sphinx re-reads a page when its source changes;
 # neither can see the package or the checkpoints the notebooks import, so a change to those starts a clean build.
-BOOK_INPUTS := $(wildcard fmd_utils/*.py) $(wildcard checkpoints/*.pt) results/metrics.md book/_config.yml book/_ext/offline.py \
+BOOK_INPUTS := $(wildcard fmd_utils/*.py fmd_utils/*/*.py) $(wildcard checkpoints/*.pt) results/metrics.md book/_config.yml book/_ext/offline.py \
                $(wildcard book/_generator/*)
 book/_build/.inputs-stamp: $(BOOK_INPUTS)
 	rm -rf book/_build
 	@mkdir -p book/_build && touch $@
 
 # the in-browser generator's weights, exported from the shipped checkpoints (python -m fmd_utils.web)
-book/_generated/fmd-model.js: $(wildcard checkpoints/*.pt) $(wildcard fmd_utils/*.py) | $(STAMP)
+book/_generated/fmd-model.js: $(wildcard checkpoints/*.pt) $(wildcard fmd_utils/*.py fmd_utils/*/*.py) | $(STAMP)
 	$(PY) -m fmd_utils.web --out book/_generated
 
 book: setup book/_build/.inputs-stamp book/_generated/fmd-model.js ## build the static book (offline) into book/_build/html
@@ -73,10 +73,13 @@ book: setup book/_build/.inputs-stamp book/_generated/fmd-model.js ## build the 
 	@echo "Book built: open book/_build/html/index.html"
 
 # ----------------------------------------------------------------------------------------------- tests
-test: test-unit test-notebooks ## run the test suite: unit tests, then every notebook executed by nbval
+test: test-unit test-slow test-notebooks ## run the test suite: fast unit tests, the slow tier, every notebook (nbval)
 
-test-unit: setup ## unit tests only
-	$(PY) -m pytest tests -m "not book"
+test-unit: setup ## the fast tier: unit tests without training, evaluation and the command lines' end-to-end runs
+	$(PY) -m pytest tests -m "not book and not slow"
+
+test-slow: setup ## the slow tier: training, evaluation, command lines end to end, the seed project's calls
+	$(PY) -m pytest tests -m "slow and not book"
 
 test-book: book browser notebooks ## build the book, then check every page in headless Chromium (offline, sliders, maths)
 	$(PY) -m pytest tests -m book
@@ -112,8 +115,14 @@ train-quick: setup ## a tiny end-to-end training run (seconds) into build/quick
 evaluate: setup ## measure the shipped models: results/metrics.json, results/metrics.md and the README's results block
 	$(PY) -m fmd_utils.evaluate --out results/metrics.json --readme README.md
 
+train-dit: setup ## the second denoiser: a small DiT trained like the shipped UNet, into checkpoints/diffusion-dit.pt
+	$(PY) -m fmd_utils.train diffusion --denoiser dit --profile full --out checkpoints
+
+evaluate-dit: setup ## measure the DiT beside the UNet: results/dit/metrics.md and the README's full-dit block
+	$(PY) -m fmd_utils.evaluate --denoiser dit --no-sweeps --no-flow --out results/dit/metrics.json --readme README.md
+
 samples: setup ## write results/samples_grid.png from the shipped checkpoints
-	$(PY) -m fmd_utils.samples --out results
+	$(PY) -m fmd_utils.grids --out results
 
 clean: ## remove build outputs (keeps .venv, checkpoints and results)
 	rm -rf build book/_build .pytest_cache

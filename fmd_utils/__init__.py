@@ -1,29 +1,40 @@
 """fmd_utils: class-conditional latent diffusion on Fashion-MNIST, small enough to train on a laptop CPU.
 
-Modules, one idea each: ``data`` (the data set), ``classes`` (names and labels), ``blocks`` + ``autoencoder``
-(image ↔ 64-d latent), ``schedule`` (forward process), ``embeddings`` + ``denoiser`` (the conditional UNet),
-``normalizer`` + ``diffusion`` (the model's coordinates, loss and guidance), ``settings`` (how to sample),
-``sampling`` (DDPM, DDIM), ``flow`` (flow matching on the same latents), ``classifier`` + ``metrics`` (the judge),
-``config`` (every setting), ``checkpoint`` (saving and loading), ``train`` and ``evaluate`` (command lines),
-``pipeline`` (the public API), ``viz`` and ``widgets`` (figures and scrubbers).
+One idea per module, in layers that import only downwards (tests/test_layers.py checks):
+
+* **basics** — ``version``, ``checks`` (argument rules), ``classes`` (names and labels), ``device``, ``progress``,
+  ``batching``, ``writable``, ``claims`` and ``uncertainty`` (numbers the prose states), ``data`` (the data set).
+* **networks and maths** — ``blocks`` + ``autoencoder`` (image ↔ 64-d latent), ``classifier`` + ``metrics`` (the
+  judge), ``schedule`` (forward process), ``embeddings``, ``denoisers`` (the registry: ``unet``, ``dit``),
+  ``normalizer``, ``samplers`` (the registry: ``ddim``, ``ddpm``, ``dpm++2m``).
+* **models** — ``settings`` (how to sample), ``diffusion`` (coordinates, loss, guidance), ``flow`` (flow matching).
+* **storage** — ``config`` (every setting), ``checkpoint`` (saving, loading, the one model loader).
+* **library** — ``pipeline`` (the public API), ``trajectory`` (a sampler's steps, decoded), ``training`` (the loop
+  and the stages), ``evaluation`` (the benchmark).
+* **views** — ``views.figures``, ``views.players``, ``views.panel``, ``views.export``, ``views.source``,
+  ``views.report``, ``views.classic`` (the seed project's four calls).
+* **command lines** — ``cli`` (what they share), ``train``, ``evaluate``, ``grids``, ``web``.
 """
 
-__version__ = "0.2.0"
-
-from .classes import CLASS_NAMES, NUM_CLASSES, class_index, class_labels, class_name  # noqa: E402
-from .data import load_fashion_mnist  # noqa: E402
-from .pipeline import (  # noqa: E402
+from .classes import CLASS_NAMES, NUM_CLASSES, class_index, class_labels, class_name
+from .data import load_fashion_mnist
+from .pipeline import (
     LatentDiffusionPipeline,
     LatentFlowPipeline,
-    generate_class_samples,
-    generate_samples_grid,
     load_autoencoder,
     load_classifier,
     load_diffusion,
     load_flow,
     load_pretrained,
 )
-from .settings import SamplingSettings  # noqa: E402
+from .settings import SamplingSettings
+from .version import __version__
+from .views.classic import (
+    create_diffusion_animation,
+    generate_class_samples,
+    generate_samples_grid,
+    visualize_denoising_steps,
+)
 
 __all__ = [
     "__version__",
@@ -43,4 +54,6 @@ __all__ = [
     "load_classifier",
     "generate_class_samples",
     "generate_samples_grid",
+    "visualize_denoising_steps",
+    "create_diffusion_animation",
 ]

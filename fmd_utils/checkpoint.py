@@ -4,12 +4,17 @@ turned back into models by one loader, :func:`load_model`.
 A checkpoint is a plain dict (tensors, strings, numbers, lists) so ``torch.load(..., weights_only=True)`` can read it
 without running pickled code::
 
-    {"format": "fmd-checkpoint", "format_version": 2, "kind": "autoencoder" | "diffusion" | "flow" | "classifier",
+    {"format": "fmd-checkpoint", "format_version": 3, "kind": "autoencoder" | "diffusion" | "flow" | "classifier",
      "config": {...}, "state_dict": {...}, "metadata": {...}}
 
 A diffusion checkpoint's state dict is the whole :class:`~fmd_utils.diffusion.LatentDiffusion` (denoiser and latent
-normaliser); its config holds the schedule, the prediction type and the tuned sampling settings. A flow checkpoint
-is the same for a :class:`~fmd_utils.flow.LatentFlow` (no schedule: the straight path has none).
+normaliser); its config holds the denoiser's ``architecture`` (a name in :mod:`fmd_utils.denoisers`) and its
+``denoiser`` config, the schedule, the prediction type and the tuned sampling settings. A flow checkpoint is the same
+for a :class:`~fmd_utils.flow.LatentFlow` (no schedule: the straight path has none). Version 2 (before denoisers were
+registered) had no ``architecture``: it is read as the UNet, the only denoiser it could hold.
+
+Files: ``<kind>.pt``, or ``<kind>-<architecture>.pt`` for a denoiser other than the default UNet
+(:func:`checkpoint_file`), so the shipped UNet and a DiT trained beside it live in one folder.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from torch import nn
 
 from .autoencoder import Autoencoder, AutoencoderConfig
 from .classifier import ClassifierConfig, FashionClassifier
-from .denoiser import ConditionalLatentUNet, DenoiserConfig
+from .denoisers import build_denoiser, get_architecture
 from .device import resolve_device
 from .diffusion import LatentDiffusion
 from .flow import FlowSettings, LatentFlow
@@ -34,7 +39,9 @@ from .schedule import NoiseSchedule
 from .settings import SamplingSettings
 
 FORMAT = "fmd-checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)  # 2: no "architecture" in a denoiser's config (always the UNet)
+DEFAULT_ARCHITECTURE = "unet"
 KINDS = ("autoencoder", "diffusion", "flow", "classifier")
 FIX = (
     "Re-create it with `make train` (or `python -m fmd_utils.train all`), "
@@ -104,10 +111,10 @@ def load_checkpoint(path: str | os.PathLike, kind: str) -> dict:
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated?): {error}. {FIX}") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an fmd checkpoint (no 'format': {FORMAT!r} entry). {FIX}")
-    if payload.get("format_version") != FORMAT_VERSION:
+    if payload.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(
             f"{path} has checkpoint format version {payload.get('format_version')}, this code reads "
-            f"version {FORMAT_VERSION}. {FIX}"
+            f"versions {READABLE_VERSIONS}. {FIX}"
         )
     if payload.get("kind") != kind:
         raise CheckpointError(f"{path} holds a {payload.get('kind')!r} checkpoint, but a {kind!r} one was expected.")
@@ -155,10 +162,33 @@ def _build_classifier(config: dict, path: Path) -> FashionClassifier:
     return FashionClassifier(build_config(ClassifierConfig, config, path))
 
 
+def checkpoint_file(kind: str, architecture: str | None = None) -> str:
+    """The file name of a ``kind`` checkpoint: ``diffusion.pt`` for the default UNet, ``diffusion-dit.pt`` for the
+    DiT, and so on."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if architecture in (None, DEFAULT_ARCHITECTURE):
+        return f"{kind}.pt"
+    if kind not in ("diffusion", "flow"):
+        raise ValueError(f"only diffusion and flow checkpoints have a denoiser architecture; got {kind!r}")
+    get_architecture(architecture)  # a ValueError naming the registered ones
+    return f"{kind}-{architecture}.pt"
+
+
+def build_stored_denoiser(config: dict, path: str | os.PathLike) -> nn.Module:
+    """The denoiser a diffusion or flow checkpoint's config describes (architecture + its config), untrained."""
+    try:
+        return build_denoiser(config.get("architecture", DEFAULT_ARCHITECTURE), config["denoiser"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: stored denoiser does not match this version of fmd_utils ({error}). "
+                              f"{FIX}") from error
+
+
 def _build_diffusion(config: dict, path: Path) -> LatentDiffusion:
+    denoiser = build_stored_denoiser(config, path)
     try:
         return LatentDiffusion(
-            ConditionalLatentUNet(build_config(DenoiserConfig, config["denoiser"], path)),
+            denoiser,
             NoiseSchedule(config["schedule"], config["num_steps"]),
             config["prediction"],
             sampling=SamplingSettings.from_dict(config["sampling"]),
@@ -169,8 +199,7 @@ def _build_diffusion(config: dict, path: Path) -> LatentDiffusion:
 
 def _build_flow(config: dict, path: Path) -> LatentFlow:
     try:
-        return LatentFlow(ConditionalLatentUNet(build_config(DenoiserConfig, config["denoiser"], path)),
-                          sampling=FlowSettings.from_dict(config["sampling"]))
+        return LatentFlow(build_stored_denoiser(config, path), sampling=FlowSettings.from_dict(config["sampling"]))
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: incomplete or incompatible flow config ({error}). {FIX}") from error
 
@@ -186,6 +215,9 @@ def load_model(kind: str, path: str | os.PathLike | None = None, device: str | t
     ``device``, with the checkpoint's metadata (training history, versions, fingerprints) as ``.metadata``."""
     if kind not in BUILDERS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a checkpoint file path (str or Path), got {type(path).__name__}")
+    device = resolve_device(device)  # a bad device fails before the file is read
     path = Path(path) if path else default_checkpoint_dir() / f"{kind}.pt"
     payload = load_checkpoint(path, kind)
     model = BUILDERS[kind](payload["config"], path)
@@ -194,4 +226,4 @@ def load_model(kind: str, path: str | os.PathLike | None = None, device: str | t
     # the convolutional models run channels-last, as they train: oneDNN's preferred layout on a CPU, about twice as
     # fast for the encoder, decoder and judge; the weights' values are the same, only their memory order differs
     layout = torch.channels_last if kind in ("autoencoder", "classifier") else torch.contiguous_format
-    return model.to(resolve_device(device), memory_format=layout).eval()
+    return model.to(device, memory_format=layout).eval()

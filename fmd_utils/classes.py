@@ -6,10 +6,12 @@ hyphens and underscores, accepts either half of "T-shirt/top", and otherwise fai
 
 from __future__ import annotations
 
+import numbers
 import operator
 import re
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 CLASS_NAMES: tuple[str, ...] = (
@@ -79,8 +81,15 @@ def class_labels(classes: int | str | Sequence[int | str] | torch.Tensor,
     """The labels to sample: one class (a name or an index) or several (a list, or a 1-D integer tensor) → a long
     tensor of indices 0-9 on ``device``. The null class (10) is not a label: unconditional sampling is guidance 0.
     Raises a ValueError saying what was wrong and what is accepted."""
-    if isinstance(classes, str | int) or (isinstance(classes, torch.Tensor) and classes.ndim == 0):
+    if isinstance(classes, np.ndarray):  # numpy labels, as a data loader or sklearn hands them over
+        if classes.dtype.kind not in "iu":
+            raise ValueError(f"class labels as an array must be integers, got dtype {classes.dtype}")
+        classes = torch.from_numpy(classes.astype(np.int64))
+    if isinstance(classes, str | numbers.Integral) or (isinstance(classes, torch.Tensor) and classes.ndim == 0):
         classes = [classes.item() if isinstance(classes, torch.Tensor) else classes]  # a bare class: one sample
+    if not isinstance(classes, Sequence | torch.Tensor):
+        raise ValueError(f"classes must be a class (a name or an index 0-{NUM_CLASSES - 1}), a list of them, or a 1-D "
+                         f"integer tensor or array; got {type(classes).__name__}")
     if isinstance(classes, torch.Tensor):
         if classes.ndim != 1 or torch.is_floating_point(classes) or classes.dtype == torch.bool:
             raise ValueError(f"class labels as a tensor must be 1-D integers, got shape {tuple(classes.shape)} "

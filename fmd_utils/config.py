@@ -4,12 +4,14 @@ and aims for. Notebooks, tests and the command lines read their numbers from her
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 from .autoencoder import AutoencoderConfig
 from .classifier import ClassifierConfig
-from .denoiser import DenoiserConfig
+from .denoisers import DenoiserConfig, DiTConfig, get_architecture
 from .flow import FlowSettings
+from .samplers import get_sampler
 from .settings import SamplingSettings
 
 ONE_CYCLE_WARMUP = 0.15  # fraction of the steps over which the one-cycle learning rate rises to its peak
@@ -50,7 +52,8 @@ class AutoencoderTraining:
 
 @dataclass(frozen=True)
 class DiffusionTraining:
-    model: DenoiserConfig = field(default_factory=DenoiserConfig)
+    model: Any = field(default_factory=DenoiserConfig)  # the config of the ``denoiser`` architecture
+    denoiser: str = "unet"  # a registered architecture (fmd_utils.denoisers); Profile.with_denoiser changes it
     schedule: str = "cosine"
     num_steps: int = 1000
     prediction: str = "v"  # v = √ᾱ ε − √(1−ᾱ) z0: well conditioned at t ≈ T, where the cosine schedule has ᾱ ≈ 0
@@ -74,7 +77,8 @@ class FlowTraining:
     """Flow matching with the diffusion model's network, batch, optimiser and epochs: the same training cost, so the
     two can be compared at equal wall time (chapter 6)."""
 
-    model: DenoiserConfig = field(default_factory=DenoiserConfig)
+    model: Any = field(default_factory=DenoiserConfig)
+    denoiser: str = "unet"
     epochs: int = 50
     batch_size: int = 256
     lr: float = 2e-3
@@ -115,6 +119,20 @@ class Profile:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def with_denoiser(self, architecture: str) -> Profile:
+        """This profile with the diffusion and flow models' denoiser replaced by ``architecture`` at this profile's
+        size (:data:`DENOISER_MODELS`); everything else (data, batch, optimiser, epochs, seeds) unchanged."""
+        get_architecture(architecture)  # a ValueError naming the registered ones
+        if architecture == self.diffusion.denoiser:
+            return self
+        sizes = DENOISER_MODELS.get(architecture, {})
+        if self.name not in sizes:
+            raise ValueError(f"no {architecture!r} size is set for the {self.name!r} profile; add one to "
+                             "DENOISER_MODELS in fmd_utils/config.py")
+        model = sizes[self.name]
+        return replace(self, diffusion=replace(self.diffusion, denoiser=architecture, model=model),
+                       flow=replace(self.flow, denoiser=architecture, model=model))
+
 
 PROFILES: dict[str, Profile] = {
     # the shipped models (make train): about 15 minutes for autoencoder + denoiser on 2 CPU cores
@@ -140,6 +158,14 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+# The size of each other denoiser per profile, chosen for about the UNet's parameters and training time (the DiT:
+# 0.25 M parameters against the UNet's 0.26 M at the full size; README "A second denoiser").
+DENOISER_MODELS: dict[str, dict[str, Any]] = {
+    "dit": {"full": DiTConfig(), "fast": DiTConfig(),
+            "quick": DiTConfig(width=32, depth=2, heads=2, embed_dim=32)},
+}
+
+
 def get_profile(name: str) -> Profile:
     if name not in PROFILES:
         raise ValueError(f"Unknown profile {name!r}; choose one of {sorted(PROFILES)}.")
@@ -159,14 +185,20 @@ class EvaluationSettings:
     seeds: int = 3
     sweeps: bool = True
     sampling: SamplingSettings | None = None
+    denoiser: str | None = None  # the diffusion model's architecture (None: the shipped UNet's diffusion.pt)
     guidance_sweep: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
-    step_sweep: tuple[int, ...] = (10, 25, 50, 100)
+    # (sampler, steps) at the sweep size; a sampler that walks all T timesteps (DDPM) ignores its steps
+    sampler_sweep: tuple[tuple[str, int], ...] = (("ddim", 10), ("ddim", 25), ("ddim", 50), ("ddim", 100),
+                                                  ("dpm++2m", 10), ("dpm++2m", 25), ("ddpm", 1000))
     interval_sweep: tuple[tuple[int, int] | None, ...] = (None, (100, 699), (200, 799), (100, 799), (100, 999),
                                                           (100, 599))
-    # chapter 6: diffusion (DDIM, η = 0) against flow matching (Euler, Heun) at equal network evaluations per
-    # sample, each model with its stored guidance, at N = ``samples``; skipped when the folder has no flow.pt
+    # chapter 6: diffusion's samplers (DDIM with η = 0, DPM-Solver++(2M)) against flow matching's (Euler, Heun) at
+    # equal network evaluations per sample, each model with its stored guidance, at N = ``samples``; the flow rows
+    # are skipped when the folder has no flow.pt
     flow_comparison: bool = True
     nfe_sweep: tuple[int, ...] = (4, 8, 16, 32, 50)
+    nfe_solvers: tuple[tuple[str, str], ...] = (("diffusion", "ddim"), ("diffusion", "dpm++2m"), ("flow", "euler"),
+                                                ("flow", "heun"))
     throughput_samples: int = 1000
     throughput_repeats: int = 3
     memorisation_samples: int = 1000
@@ -179,6 +211,10 @@ class EvaluationSettings:
             raise ValueError(f"sweep_samples must be a multiple of 10, at least 10, got {self.sweep_samples!r}")
         if not isinstance(self.seeds, int) or not 1 <= self.seeds <= 20:
             raise ValueError(f"seeds must be an integer from 1 (no error bars) to 20, got {self.seeds!r}")
+        if self.denoiser is not None:
+            get_architecture(self.denoiser)  # a ValueError naming the registered ones
+        for sampler, _ in self.sampler_sweep:
+            get_sampler(sampler)
         return self
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .denoiser import ConditionalLatentUNet, DenoiserConfig
+from .denoisers import Denoiser, build_denoiser
 from .normalizer import LatentNormalizer
 from .schedule import NoiseSchedule
 from .settings import SamplingSettings
@@ -43,7 +43,7 @@ class LatentModel(nn.Module):
     ``denoiser`` network over standardised latents, the ``normalizer`` that puts raw latents in those coordinates, and
     classifier-free guidance of the network's output."""
 
-    denoiser: ConditionalLatentUNet
+    denoiser: Denoiser  # any registered architecture (fmd_utils.denoisers)
     normalizer: LatentNormalizer
 
     @property
@@ -52,7 +52,7 @@ class LatentModel(nn.Module):
 
     @property
     def latent_dim(self) -> int:
-        return self.denoiser.config.latent_dim
+        return self.denoiser.latent_dim
 
     @property
     def device(self) -> torch.device:
@@ -78,12 +78,12 @@ class LatentModel(nn.Module):
 
 
 class LatentDiffusion(LatentModel):
-    """A denoiser, its noise schedule, what it predicts, the latent normaliser and the sampling settings it was
-    tuned for, in one module that moves with ``.to(device)``."""
+    """A denoiser (any registered architecture), its noise schedule, what it predicts, the latent normaliser and
+    the sampling settings it was tuned for, in one module that moves with ``.to(device)``."""
 
     def __init__(
         self,
-        denoiser: ConditionalLatentUNet | None = None,
+        denoiser: Denoiser | None = None,
         schedule: NoiseSchedule | None = None,
         prediction: str = "eps",
         normalizer: LatentNormalizer | None = None,
@@ -92,7 +92,7 @@ class LatentDiffusion(LatentModel):
         super().__init__()
         if prediction not in PREDICTIONS:
             raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
-        self.denoiser = denoiser or ConditionalLatentUNet(DenoiserConfig())
+        self.denoiser = denoiser or build_denoiser()
         self.schedule = schedule or NoiseSchedule()
         self.prediction = prediction
         self.normalizer = normalizer or LatentNormalizer(self.latent_dim)

@@ -63,3 +63,24 @@ class ClassEmbedding(nn.Module):
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         self.check(y)
         return self.table(y)
+
+
+def distinct_conditions(time_embedding: TimeEmbedding, class_embedding: ClassEmbedding, t: torch.Tensor,
+                        y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """e = MLP(PE(t)) + E[y] for each distinct (t, y) pair in the batch, shape (P, E), and the index (N,) of each
+    row's pair (gather with ``e.index_select(0, index)``). The conditioning depends on (t, y) only, and a sampling
+    step has one t and at most 11 classes, so computing it per pair saves most of its cost. Real-valued t (flow
+    matching): one row per sample and no index, unless the whole batch shares one t (a sampling step), where the
+    pairs are the distinct classes."""
+    if torch.is_floating_point(t):
+        if len(t) > 1 and bool((t == t[0]).all()):
+            class_embedding.check(y)
+            y_d, index = torch.unique(y, return_inverse=True)
+            return time_embedding(t[:1].expand(len(y_d))) + class_embedding(y_d), index
+        return time_embedding(t) + class_embedding(y), None
+    class_embedding.check(y)  # before combining, so a bad label cannot pass as another pair
+    null = class_embedding.null_class
+    key = t * (null + 1) + y  # one integer per (t, y) pair
+    distinct, index = torch.unique(key, return_inverse=True)
+    t_d, y_d = distinct // (null + 1), distinct % (null + 1)
+    return time_embedding(t_d) + class_embedding(y_d), index  # e = MLP(PE(t)) + E[y]

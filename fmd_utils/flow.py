@@ -46,12 +46,13 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .checks import is_int, is_real
 from .classes import class_labels
-from .denoiser import ConditionalLatentUNet, DenoiserConfig
+from .denoisers import Denoiser, build_denoiser
 from .diffusion import LatentModel
 from .normalizer import LatentNormalizer
 from .progress import progress as progress_bar
-from .settings import GuidedSettings, _is_int, _is_real
+from .settings import GuidedSettings
 
 TIME_SCALE = 1000.0  # the network sees 1000 t: chapter 3's sinusoidal embedding was made for timesteps 0 … 999
 FLOW_SAMPLERS = ("euler", "heun")
@@ -80,12 +81,12 @@ class FlowSettings(GuidedSettings):
         """Check every field; raise a ValueError naming the field and its valid range. Returns ``self``."""
         if self.sampler not in FLOW_SAMPLERS:
             raise ValueError(f"sampler must be one of {FLOW_SAMPLERS} for a flow model, got {self.sampler!r}")
-        if not _is_int(self.steps) or self.steps < 1:
+        if not is_int(self.steps) or self.steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
         self._check_guidance()
         interval = self.guidance_interval
         if interval is not None:
-            valid = (isinstance(interval, tuple) and len(interval) == 2 and all(_is_real(v) for v in interval)
+            valid = (isinstance(interval, tuple) and len(interval) == 2 and all(is_real(v) for v in interval)
                      and 0 <= interval[0] <= interval[1] <= 1)
             if not valid:
                 raise ValueError(f"guidance_interval must be None (guide every step) or times (lo, hi) with "
@@ -103,10 +104,10 @@ class LatentFlow(LatentModel):
     settings it was tuned for. Like :class:`~fmd_utils.diffusion.LatentDiffusion`, it takes and returns raw
     latents in its public methods and works on standardised ones inside."""
 
-    def __init__(self, denoiser: ConditionalLatentUNet | None = None, normalizer: LatentNormalizer | None = None,
+    def __init__(self, denoiser: Denoiser | None = None, normalizer: LatentNormalizer | None = None,
                  sampling: FlowSettings | None = None) -> None:
         super().__init__()
-        self.denoiser = denoiser or ConditionalLatentUNet(DenoiserConfig())
+        self.denoiser = denoiser or build_denoiser()
         self.normalizer = normalizer or LatentNormalizer(self.latent_dim)
         self.sampling = (sampling or FlowSettings()).validate()
 
@@ -171,7 +172,7 @@ def heun_step(z: torch.Tensor, v: torch.Tensor, v_next: torch.Tensor, t: float, 
 
 def time_grid(steps: int) -> list[float]:
     """``steps`` + 1 evenly spaced times from 1 (noise) down to 0 (data), both ends included."""
-    if not _is_int(steps) or steps < 1:
+    if not is_int(steps) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     return torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64).tolist()
 

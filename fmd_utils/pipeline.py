@@ -4,10 +4,13 @@
     >>> pipe = load_pretrained()                      # shipped checkpoints, CPU unless told otherwise
     >>> x = pipe.generate(["Dress", 3, "sandal"], steps=50, guidance=3.0, seed=0)   # (3, 1, 28, 28) in [0, 1]
 
-Generation = sample raw latents with the diffusion model (:func:`fmd_utils.sampling.sample`), decode them.
+Generation = sample raw latents with the diffusion model (:func:`fmd_utils.samplers.sample`), decode them.
 Sampling settings left out are the ones stored with the diffusion checkpoint (``pipe.diffusion.sampling``).
 ``load_pretrained(model="flow")`` gives the same API for the flow matching model of chapter 6
-(:class:`LatentFlowPipeline`, :func:`fmd_utils.flow.flow_sample`).
+(:class:`LatentFlowPipeline`, :func:`fmd_utils.flow.flow_sample`); ``load_pretrained(denoiser="dit")`` the diffusion
+model with the DiT denoiser (``diffusion-dit.pt``). This module computes and returns tensors; writing images and
+figures is the views' job (:mod:`fmd_utils.views`, where the seed project's ``generate_class_samples`` and
+``generate_samples_grid`` live).
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ import torch
 
 from .autoencoder import Autoencoder
 from .batching import map_batches
-from .checkpoint import CheckpointError, default_checkpoint_dir, load_model, state_fingerprint
-from .classes import NUM_CLASSES, class_index
+from .checkpoint import CheckpointError, checkpoint_file, default_checkpoint_dir, load_model, state_fingerprint
+from .checks import check_seed
 from .classifier import FashionClassifier
 from .device import resolve_device
 from .diffusion import LatentDiffusion
 from .flow import FlowSettings, LatentFlow, flow_sample
-from .sampling import sample
+from .samplers import sample
 from .settings import SamplingSettings
 
 Classes = int | str | Sequence[int | str] | torch.Tensor
@@ -94,7 +97,14 @@ class _DecodingPipeline:
 
 
 def _generator(seed: int | torch.Generator) -> torch.Generator:
-    return seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
+    """``seed`` (an integer in 0 … 2³² − 1, :func:`~fmd_utils.checks.check_seed`) as a fresh CPU generator; a CPU
+    generator passed in is used as it is (and advanced)."""
+    if isinstance(seed, torch.Generator):
+        if seed.device.type != "cpu":
+            raise ValueError(f"seed: a generator must live on the CPU (all noise is drawn there, so that samples do "
+                             f"not depend on the device), got one on {seed.device}")
+        return seed
+    return torch.Generator().manual_seed(check_seed(seed))
 
 
 @dataclass
@@ -165,66 +175,25 @@ def check_pair(autoencoder: Autoencoder, model: LatentDiffusion | LatentFlow) ->
 
 
 def load_pretrained(checkpoint_dir: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                    model: str = "diffusion") -> LatentDiffusionPipeline | LatentFlowPipeline:
-    """Load ``autoencoder.pt`` and ``diffusion.pt`` (``model="flow"``: ``flow.pt``) from ``checkpoint_dir``
-    (default: the shipped ``checkpoints/``), checking that the model was trained on this very autoencoder."""
+                    model: str = "diffusion", denoiser: str | None = None
+                    ) -> LatentDiffusionPipeline | LatentFlowPipeline:
+    """Load ``autoencoder.pt`` and ``diffusion.pt`` (``model="flow"``: ``flow.pt``; ``denoiser="dit"``:
+    ``diffusion-dit.pt``, :func:`~fmd_utils.checkpoint.checkpoint_file`) from ``checkpoint_dir`` (default: the
+    shipped ``checkpoints/``), checking that the model was trained on this very autoencoder. The denoiser's
+    architecture is the one the checkpoint stores."""
     pipelines = {"diffusion": LatentDiffusionPipeline, "flow": LatentFlowPipeline}
     if model not in pipelines:
         raise ValueError(f"model must be 'diffusion' or 'flow', got {model!r}")
+    if checkpoint_dir is not None and not isinstance(checkpoint_dir, str | os.PathLike):
+        raise TypeError(f"checkpoint_dir must be a folder path (str or Path), got {type(checkpoint_dir).__name__}")
+    filename = checkpoint_file(model, denoiser)  # a ValueError naming the registered denoisers
     folder = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir()
     autoencoder = load_autoencoder(folder / "autoencoder.pt", device)
-    latent_model = load_model(model, folder / f"{model}.pt", device)
+    latent_model = load_model(model, folder / filename, device)
+    stored = getattr(latent_model.denoiser, "architecture", None)
+    if denoiser is not None and stored != denoiser:
+        raise CheckpointError(f"{folder / filename} holds a {stored!r} denoiser, not the {denoiser!r} asked for")
     try:
         return pipelines[model](autoencoder, latent_model)
     except CheckpointError as error:
-        raise CheckpointError(f"{folder / f'{model}.pt'} does not fit {folder / 'autoencoder.pt'}: {error}") from None
-
-
-# --------------------------------------------------------------------------------------------------- seed project
-def generate_class_samples(
-    autoencoder: Autoencoder,
-    diffusion: LatentDiffusion,
-    target_class: int | str,
-    num_samples: int = 5,
-    save_path: str | os.PathLike | None = None,
-    seed: int = 0,
-    settings: SamplingSettings | None = None,
-    **overrides,
-) -> torch.Tensor:
-    """``num_samples`` images of one class (name or index), optionally saved as a one-row PNG grid. (The name and
-    arguments of the project this course started from; ``settings`` and ``overrides`` as in ``generate``.)"""
-    index = class_index(target_class)
-    if not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
-    pipe = LatentDiffusionPipeline(autoencoder, diffusion)
-    images = pipe.generate([index] * num_samples, seed, settings=settings, **overrides)
-    if save_path is not None:
-        from .viz import save_image_grid
-
-        save_image_grid(images, save_path, ncols=num_samples)
-    return images
-
-
-def generate_samples_grid(
-    autoencoder: Autoencoder,
-    diffusion: LatentDiffusion,
-    n_per_class: int = 5,
-    save_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    settings: SamplingSettings | None = None,
-    **overrides,
-) -> torch.Tensor:
-    """(10 * n_per_class, 1, 28, 28) images, one row per class in ``CLASS_NAMES`` order; saved as a labelled
-    ``save_dir/samples_grid.png`` when ``save_dir`` is given (``python -m fmd_utils.samples`` writes it this way)."""
-    if not isinstance(n_per_class, int) or n_per_class < 1:
-        raise ValueError(f"n_per_class must be an integer >= 1, got {n_per_class!r}")
-    pipe = LatentDiffusionPipeline(autoencoder, diffusion)
-    settings = pipe.settings(settings, **overrides)
-    labels = [c for c in range(NUM_CLASSES) for _ in range(n_per_class)]
-    images = pipe.generate(labels, seed, settings=settings)
-    if save_dir is not None:
-        from .viz import save_class_grid
-
-        save_class_grid(images, n_per_class, Path(save_dir) / "samples_grid.png",
-                        title=f"Generated: {settings.describe(diffusion.num_steps)}, seed {seed}")
-    return images
+        raise CheckpointError(f"{folder / filename} does not fit {folder / 'autoencoder.pt'}: {error}") from None

@@ -16,11 +16,11 @@ worse FID); at the cleanest the class is long decided. So the weight applies onl
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
-SAMPLERS = ("ddim", "ddpm")
+from .checks import is_int, is_real
+from .samplers import get_sampler
 
 
 class GuidedSettings:
@@ -44,7 +44,7 @@ class GuidedSettings:
         return replace(self, **changes)
 
     def _check_guidance(self) -> None:
-        if not _is_real(self.guidance) or not 0 <= self.guidance < math.inf:
+        if not is_real(self.guidance) or not 0 <= self.guidance < math.inf:
             raise ValueError(f"guidance must be a finite number >= 0 (0 = unconditional, 1 = plain conditional), "
                              f"got {self.guidance!r}")
 
@@ -68,8 +68,9 @@ class GuidedSettings:
 
 @dataclass(frozen=True)
 class SamplingSettings(GuidedSettings):
-    """``sampler`` "ddim" (``steps`` evenly spaced timesteps, stochasticity ``eta``) or "ddpm" (all T ancestral
-    steps; ``steps`` and ``eta`` unused); guidance weight ``guidance`` (0 = unconditional, 1 = plain conditional)
+    """``sampler``: a registered sampler's name (:func:`fmd_utils.samplers.sampler_names`: "ddim", ``steps``
+    evenly spaced timesteps with stochasticity ``eta``; "ddpm", all T ancestral steps; "dpm++2m", DPM-Solver++(2M)
+    on DDIM's timesteps); guidance weight ``guidance`` (0 = unconditional, 1 = plain conditional)
     applied for timesteps inside ``guidance_interval`` (lo, hi), or on every step when it is None."""
 
     sampler: str = "ddim"
@@ -81,68 +82,29 @@ class SamplingSettings(GuidedSettings):
     def validate(self, num_steps: int) -> SamplingSettings:
         """Check every field for a model with ``num_steps`` = T timesteps; raise a ValueError that names the field
         and its valid range. Returns ``self``, so ``settings.validate(T)`` can stand where ``settings`` would."""
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {self.sampler!r}")
-        if not _is_int(self.steps) or not 1 <= self.steps <= num_steps:
+        sampler = get_sampler(self.sampler)  # a ValueError naming the registered samplers
+        if not is_int(self.steps) or not 1 <= self.steps <= num_steps:
             raise ValueError(f"steps must be an integer between 1 and T = {num_steps}, got {self.steps!r}")
         self._check_guidance()
-        if not _is_real(self.eta) or not 0 <= self.eta < math.inf:
+        if not is_real(self.eta) or not 0 <= self.eta < math.inf:
             raise ValueError(f"eta must be a finite number >= 0 (0 = deterministic DDIM), got {self.eta!r}")
         interval = self.guidance_interval
         if interval is not None:
-            valid = (isinstance(interval, tuple) and len(interval) == 2 and all(_is_int(v) for v in interval)
+            valid = (isinstance(interval, tuple) and len(interval) == 2 and all(is_int(v) for v in interval)
                      and 0 <= interval[0] <= interval[1] <= num_steps - 1)
             if not valid:
                 raise ValueError(f"guidance_interval must be None (guide every step) or timesteps (lo, hi) with "
                                  f"0 <= lo <= hi <= {num_steps - 1}, got {interval!r}")
+        sampler.validate(self)  # what only this sampler checks
         return self
 
     def describe(self, num_steps: int | None = None) -> str:
         """One line for a figure title, e.g. "DDIM-50, guidance 4 on t ∈ [100, 799]"."""
-        name = f"DDIM-{self.steps}" if self.sampler == "ddim" else f"DDPM-{num_steps or 'T'}"
-        eta = f", η = {self.eta:g}" if self.sampler == "ddim" and self.eta else ""
-        return f"{name}{eta}, guidance {self.guidance:g} on {self.interval_label()}"
+        label = get_sampler(self.sampler).label(self, num_steps)
+        return f"{label}, guidance {self.guidance:g} on {self.interval_label()}"
 
 
 def interval_label(interval: tuple[float, float] | list[float] | None) -> str:
     """"every step" or "t ∈ [lo, hi]" for a guidance interval (timesteps or flow times) as stored in a settings
     object or a report."""
     return "every step" if interval is None else f"t ∈ [{interval[0]:g}, {interval[1]:g}]"
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
-
-
-# --------------------------------------------------------------------------------------------------- command lines
-def parse_interval(text: str) -> tuple[int, int] | None:
-    """``"LO,HI"`` → (LO, HI); ``"all"`` → None (guide every step). For argparse ``type=``."""
-    if text.strip().lower() in ("all", "none", "every"):
-        return None
-    try:
-        lo, hi = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO,HI (two timesteps) or 'all', got {text!r}") from None
-    return lo, hi
-
-
-def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--sampler --steps --guidance --guidance-interval --eta``; each left out keeps the model's stored default."""
-    group = parser.add_argument_group("sampling (default: the settings stored with the diffusion checkpoint)")
-    group.add_argument("--sampler", choices=SAMPLERS)
-    group.add_argument("--steps", type=int, help="DDIM steps, 1..T")
-    group.add_argument("--guidance", type=float, help="guidance weight w >= 0 (1 = plain conditional)")
-    group.add_argument("--guidance-interval", type=parse_interval, metavar="LO,HI|all", default=argparse.SUPPRESS,
-                       help="timesteps where guidance applies, or 'all'")
-    group.add_argument("--eta", type=float, help="DDIM stochasticity >= 0")
-
-
-def settings_from_args(args: argparse.Namespace, default: SamplingSettings, num_steps: int) -> SamplingSettings:
-    """``default`` with the fields given on the command line, validated for a model with T = ``num_steps``."""
-    given = {f.name: getattr(args, f.name) for f in fields(SamplingSettings)
-             if getattr(args, f.name, None) is not None or (f.name == "guidance_interval" and hasattr(args, f.name))}
-    return default.replace(**given).validate(num_steps)

@@ -17,7 +17,7 @@ import torch
 from .classes import class_index
 from .flow import FlowSettings, flow_steps
 from .pipeline import LatentDiffusionPipeline, LatentFlowPipeline
-from .sampling import initial_noise, sampler_steps
+from .samplers import initial_noise, sampler_steps
 from .settings import SamplingSettings
 
 

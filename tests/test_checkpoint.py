@@ -2,7 +2,17 @@ import pytest
 import torch
 
 from fmd_utils.autoencoder import AutoencoderConfig
-from fmd_utils.checkpoint import CheckpointError, build_config, load_checkpoint, save_checkpoint
+from fmd_utils.checkpoint import (
+    CheckpointError,
+    build_config,
+    default_checkpoint_dir,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
+from fmd_utils.denoisers import DiTConfig, LatentDiT
+from fmd_utils.diffusion import LatentDiffusion
+from fmd_utils.settings import SamplingSettings
 
 
 def test_roundtrip_is_weights_only_loadable(tmp_path):
@@ -81,8 +91,29 @@ def test_convolutional_models_load_channels_last_and_compute_the_same():
 def test_old_format_is_explained(tmp_path):
     path = tmp_path / "old.pt"
     torch.save({"format": "fmd-checkpoint", "format_version": 1, "kind": "autoencoder"}, path)
-    with pytest.raises(CheckpointError, match="format version 1, this code reads version 2.*make train"):
+    with pytest.raises(CheckpointError, match=r"format version 1, this code reads versions \(2, 3\).*make train"):
         load_checkpoint(path, "autoencoder")
+
+
+def test_the_architecture_is_stored_and_version_2_still_loads(tmp_path):
+    """Format 3 stores which denoiser a checkpoint holds, and the one builder rebuilds it; a version-2 checkpoint
+    (no "architecture": always the UNet) loads as before."""
+    model = LatentDiffusion(LatentDiT(DiTConfig(width=16, depth=1, heads=2, embed_dim=16)), prediction="v")
+    config = {"architecture": "dit", "denoiser": model.denoiser.config.to_dict(), "schedule": "cosine",
+              "num_steps": 1000, "prediction": "v", "sampling": SamplingSettings().to_dict()}
+    path = save_checkpoint(tmp_path / "diffusion-dit.pt", "diffusion", config, model.state_dict())
+    assert torch.load(path, weights_only=True)["format_version"] == 3
+    loaded = load_model("diffusion", path)
+    assert isinstance(loaded.denoiser, LatentDiT) and loaded.denoiser.config == model.denoiser.config
+    # without the key, the same weights would be rebuilt as a UNet and refused, naming the mismatch
+    del config["architecture"]
+    save_checkpoint(path, "diffusion", config, model.state_dict())
+    with pytest.raises(CheckpointError, match="stored denoiser does not match"):
+        load_model("diffusion", path)
+    shipped = torch.load(default_checkpoint_dir() / "diffusion.pt", weights_only=True)
+    if shipped["format_version"] == 2:  # the shipped UNet predates the registry: it still loads
+        assert "architecture" not in shipped["config"]
+        assert load_model("diffusion").denoiser.architecture == "unet"
 
 
 def test_shipped_checkpoints_are_what_make_train_writes():
@@ -98,6 +129,19 @@ def test_shipped_checkpoints_are_what_make_train_writes():
     for kind, model in models.items():
         meta = model.metadata
         assert meta["profile"] == "full" and meta["seed"] == 0, kind
-        assert meta["profile_config"][kind] == asdict(getattr(full, kind)), f"{kind}: config.py changed since training"
+        stored, current = meta["profile_config"][kind], asdict(getattr(full, kind))
+        for key, then in ADDED_SINCE.get(kind, {}).items():  # a field added later, at the value the model had
+            if key not in stored:
+                assert current.pop(key) == then, f"{kind}: {key} is no longer {then!r}; retrain with make train"
+        assert stored == current, f"{kind}: config.py changed since training"
         assert meta["history"]["done"] and len(meta["history"]["epochs"]) == getattr(full, kind).epochs
     assert models["diffusion"].metadata["autoencoder_sha256"] == state_fingerprint(models["autoencoder"].state_dict())
+    # the second denoiser: the full profile's DiT, trained on the same autoencoder (make train-dit)
+    dit = load_model("diffusion", default_checkpoint_dir() / "diffusion-dit.pt")
+    assert dit.denoiser.architecture == "dit" and dit.metadata["seed"] == 0
+    assert dit.metadata["profile_config"]["diffusion"] == asdict(full.with_denoiser("dit").diffusion)
+    assert dit.metadata["autoencoder_sha256"] == models["diffusion"].metadata["autoencoder_sha256"]
+
+
+# fields of the profile added after the shipped models were trained, and the value those models were trained with
+ADDED_SINCE = {"diffusion": {"denoiser": "unet"}}

@@ -1,7 +1,16 @@
 import pytest
 import torch
 
-from fmd_utils.denoiser import ConditionalLatentUNet, DenoiserConfig, TokenSelfAttention
+from fmd_utils.denoisers import (
+    ConditionalLatentUNet,
+    Denoiser,
+    DenoiserConfig,
+    DiTConfig,
+    LatentDiT,
+    TokenSelfAttention,
+    architecture_names,
+    build_denoiser,
+)
 from fmd_utils.embeddings import ClassEmbedding, sinusoidal_embedding
 
 SMALL = DenoiserConfig(widths=(64, 128), embed_dim=32, attention_heads=2)
@@ -74,3 +83,62 @@ def test_token_attention_mixes_tokens(generator):
     changed[:, :8] += torch.randn(3, 8, generator=generator)  # perturb token 0 only ...
     delta = attention(changed) - attention(h)
     assert delta[:, 8:].abs().max() > 1e-4  # ... and the other tokens' outputs change: attention mixed them
+
+
+# --------------------------------------------------------------------------------------------------- the registry
+@pytest.mark.parametrize("name", architecture_names())
+def test_every_registered_denoiser_meets_the_contract(name, generator):
+    """What the diffusion and flow models need: (z, t, y) → z's shape for integer and real t, the null class, the
+    latent size, the architecture's name; and a fresh network predicts 0 (its output layer starts at zero)."""
+    small = {"unet": DenoiserConfig(widths=(32, 64), embed_dim=16),
+             "dit": DiTConfig(width=16, depth=2, heads=2, embed_dim=16)}[name]
+    model = build_denoiser(name, small)
+    assert isinstance(model, Denoiser) and model.architecture == name
+    assert model.latent_dim == 64 and model.null_class == 10
+    z, y = torch.randn(5, 64, generator=generator), torch.tensor([0, 3, 9, 10, 3])
+    for t in (torch.randint(0, 1000, (5,), generator=generator), torch.rand(5, generator=generator) * 1000):
+        assert torch.equal(model(z, t, y), torch.zeros(5, 64))
+    with pytest.raises(ValueError, match=r"latents of shape \(N, 64\)"):
+        model(torch.zeros(5, 32), torch.zeros(5, dtype=torch.long), y)
+    with pytest.raises(ValueError, match="0..10"):
+        model(z, torch.zeros(5, dtype=torch.long), torch.tensor([0, 1, 2, 3, 11]))
+    # the stored form rebuilds the same architecture (what a checkpoint does)
+    assert build_denoiser(name, small.to_dict()).config == small
+
+
+def test_the_registry_refuses_unknown_names_and_settings():
+    with pytest.raises(ValueError, match=r"denoiser architecture must be one of \('dit', 'unet'\)"):
+        build_denoiser("transformer")
+    with pytest.raises(TypeError, match=r"unknown dit setting\(s\) \['widths'\]"):
+        build_denoiser("dit", {"widths": [32, 64]})
+    with pytest.raises(TypeError, match="a unet denoiser needs a DenoiserConfig"):
+        build_denoiser("unet", DiTConfig())
+
+
+def test_dit_conditions_through_adaln_and_trains(generator):
+    """After a few steps the DiT's output depends on t and on y (adaLN-Zero opens its gates), and the loss falls."""
+    torch.manual_seed(0)
+    model = LatentDiT(DiTConfig(width=32, depth=2, heads=2, embed_dim=32))
+    assert sum(p.numel() for p in model.parameters()) > 0
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    z = torch.randn(64, 64, generator=generator)
+    t, y = torch.randint(0, 1000, (64,), generator=generator), torch.randint(0, 10, (64,), generator=generator)
+    target = z * (t[:, None] / 1000) + y[:, None] / 10  # depends on all three inputs
+    losses = []
+    for _ in range(60):
+        loss = ((model(z, t, y) - target) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    with torch.no_grad():
+        base = model(z[:1], t[:1], y[:1])
+        assert not torch.allclose(base, model(z[:1], t[:1] // 2, y[:1]))
+        assert not torch.allclose(base, model(z[:1], t[:1], (y[:1] + 1) % 10))
+
+
+def test_the_full_size_dit_has_about_the_unets_parameters():
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    dit, unet = count(LatentDiT(DiTConfig())), count(ConditionalLatentUNet(DenoiserConfig()))
+    assert 0.9 < dit / unet < 1.1, (dit, unet)

@@ -7,11 +7,13 @@ import json
 import pytest
 
 from fmd_utils.config import SANITY_FLOORS, EvaluationSettings
-from fmd_utils.evaluate import EvaluationReport, build_parser, evaluate, main
+from fmd_utils.evaluate import build_parser, main
+from fmd_utils.evaluation import EvaluationReport, evaluate
+from fmd_utils.views.report import render_markdown
 
 from .conftest import requires_data
 
-pytestmark = requires_data
+pytestmark = [requires_data, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -74,21 +76,26 @@ def test_report_names_the_guidance_interval(report):
 
 def test_evaluate_is_callable_from_python():
     result = evaluate(EvaluationSettings(samples=100, sweeps=True, sweep_samples=100, guidance_sweep=(1.0,),
-                                         step_sweep=(5,), interval_sweep=(), throughput_samples=20,
-                                         throughput_repeats=1, memorisation_samples=20, nfe_sweep=(4,)))
+                                         sampler_sweep=(("ddim", 5), ("dpm++2m", 5), ("ddpm", 1000)),
+                                         interval_sweep=(), throughput_samples=20, throughput_repeats=1,
+                                         memorisation_samples=20, nfe_sweep=(4,)))
+    markdown = render_markdown(result.to_dict())
     assert isinstance(result, EvaluationReport)
     assert result.generated["samples"] == 100 and 0 <= result.generated["accuracy"] <= 1
     assert {"precision", "recall", "precision_over_floor", "recall_over_floor"} <= set(result.guidance_sweep[0])
-    assert [s["steps"] for s in result.step_sweep] == [5, 1000]  # DDIM-5 and DDPM over all T steps
-    assert len(result.guidance_sweep) == 1 and result.to_markdown().startswith("Measured")
-    # diffusion against flow at 4 evaluations: DDIM-4, Euler-4 and Heun-2, each judged beside the floor and timed
+    # the registry names each sampler, its steps and its network evaluations (DDPM: all T)
+    assert [(s["sampler_title"], s["steps"], s["nfe"]) for s in result.step_sweep] == [
+        ("DDIM", 5, 5), ("DPM-Solver++(2M)", 5, 5), ("DDPM", 1000, 1000)]
+    assert "| DPM-Solver++(2M) | 5 |" in markdown and "| DDPM | 1000 |" in markdown
+    assert len(result.guidance_sweep) == 1 and markdown.startswith("Measured")
+    # at 4 evaluations: DDIM-4, DPM-Solver++(2M)-4, Euler-4 and Heun-2, each judged beside the floor and timed
     rows = result.flow_comparison
-    assert [(r["model"], r["solver"], r["steps"]) for r in rows] == [("diffusion", "DDIM", 4), ("flow", "Euler", 4),
-                                                                     ("flow", "Heun", 2)]
+    assert [(r["model"], r["solver"], r["steps"]) for r in rows] == [
+        ("diffusion", "DDIM", 4), ("diffusion", "DPM-Solver++(2M)", 4), ("flow", "Euler", 4), ("flow", "Heun", 2)]
     assert all(r["nfe"] == 4 and r["samples"] == 100 and r["seconds_per_1000"] > 0 and 0 <= r["accuracy"] <= 1
                and r["fid_over_floor"] > 0 for r in rows)
     assert result.training["flow"]["epochs"] > 0
-    assert "| 4 | flow | Heun | 2 |" in result.to_markdown()
+    assert "| 4 | flow | Heun | 2 |" in markdown
 
 
 def test_guidance_interval_option():

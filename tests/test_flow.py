@@ -10,7 +10,7 @@ import torch
 
 from fmd_utils import load_pretrained
 from fmd_utils.checkpoint import CheckpointError, load_model, save_checkpoint
-from fmd_utils.denoiser import ConditionalLatentUNet, DenoiserConfig
+from fmd_utils.denoisers import ConditionalLatentUNet, DenoiserConfig
 from fmd_utils.diffusion import LatentDiffusion
 from fmd_utils.flow import (
     TIME_SCALE,
@@ -27,7 +27,7 @@ from fmd_utils.flow import (
     time_grid,
 )
 from fmd_utils.normalizer import LatentNormalizer
-from fmd_utils.sampling import ddim_step, initial_noise
+from fmd_utils.samplers import ddim_step, initial_noise
 from fmd_utils.schedule import NoiseSchedule
 
 SMALL = DenoiserConfig(widths=(32, 64), embed_dim=32)

@@ -16,8 +16,8 @@ import torch
 
 from fmd_utils.classes import class_index
 from fmd_utils.pipeline import load_pretrained
-from fmd_utils.sampling import initial_noise
-from fmd_utils.web import STEP_CHOICES
+from fmd_utils.samplers import initial_noise
+from fmd_utils.views.export import STEP_CHOICES
 
 from .test_book import HTML
 

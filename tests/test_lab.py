@@ -104,7 +104,7 @@ def test_generator_panel_runs_the_python_model_in_jupyterlab(lab, browser):
     path = ROOT / "notebooks" / name
     kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}  # no dialog
     nbformat.write(nbformat.v4.new_notebook(metadata=kernel, cells=[nbformat.v4.new_code_cell(
-        "from fmd_utils import load_pretrained\nfrom fmd_utils.generator import generator_panel\n"
+        "from fmd_utils import load_pretrained\nfrom fmd_utils.views import generator_panel\n"
         "generator_panel(load_pretrained(), 'Trouser')")]), path)
     try:
         page = run_all_cells(browser, lab, name)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fmd_utils.evaluate import readme_block, readme_blocks, render_headline, sync_readme
+from fmd_utils.views.report import readme_block, readme_blocks, render_headline, sync_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = {"full": ROOT / "results" / "metrics.json", "fast": ROOT / "results" / "fast" / "metrics.json"}

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from fmd_utils.settings import SamplingSettings, add_sampling_arguments, settings_from_args
+from fmd_utils.cli import add_sampling_arguments, settings_from_args
+from fmd_utils.settings import SamplingSettings
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -19,7 +20,10 @@ from fmd_utils.settings import SamplingSettings, add_sampling_arguments, setting
     ({"steps": 1001}, "steps must be an integer between 1 and T = 1000"),
     ({"steps": 2.5}, "steps must be an integer between 1 and T = 1000"),
     ({"steps": True}, "steps must be an integer between 1 and T = 1000"),
-    ({"sampler": "euler"}, "sampler must be 'ddim' or 'ddpm'"),
+    ({"sampler": "euler"}, r"sampler must be one of \('ddim', 'ddpm', 'dpm\+\+2m'\)"),
+    ({"sampler": None}, "sampler must be one of"),
+    ({"sampler": "dpm++2m", "eta": 1.0}, "eta applies to stochastic samplers only; DPM-Solver\\+\\+\\(2M\\) is"),
+    ({"sampler": "ddpm", "eta": 0.5}, "eta applies to stochastic samplers only; DDPM is deterministic"),
     ({"guidance_interval": (800, 100)}, r"guidance_interval must be None .* 0 <= lo <= hi <= 999"),
     ({"guidance_interval": (0, 1000)}, r"guidance_interval must be None .* 0 <= lo <= hi <= 999"),
     ({"guidance_interval": (1.5, 3)}, r"guidance_interval must be None .* 0 <= lo <= hi <= 999"),
@@ -35,6 +39,10 @@ def test_valid_settings_pass_and_describe_themselves():
     s = SamplingSettings(steps=50, guidance=4.0, guidance_interval=[100, 799]).validate(1000)  # a list is fine too
     assert s.guidance_interval == (100, 799)
     assert s.describe() == "DDIM-50, guidance 4 on t ∈ [100, 799]"
+    # each registered sampler names itself: the title and steps the registry gives, never "DDPM" for a stranger
+    assert s.replace(eta=1.0).describe() == "DDIM-50, η = 1, guidance 4 on t ∈ [100, 799]"
+    assert s.replace(sampler="ddpm").describe(1000) == "DDPM-1000, guidance 4 on t ∈ [100, 799]"
+    assert s.replace(sampler="dpm++2m", steps=10).describe() == "DPM-Solver++(2M)-10, guidance 4 on t ∈ [100, 799]"
     assert SamplingSettings.from_dict(s.to_dict()) == s
     with pytest.raises(TypeError, match="unknown sampling setting"):
         s.replace(stepz=3)
@@ -51,3 +59,7 @@ def test_command_line_fields_override_the_stored_default():
         settings_from_args(parser.parse_args(["--guidance", "nan"]), stored, 1000)
     with pytest.raises(SystemExit):
         parser.parse_args(["--guidance-interval", "150"])
+    # the sampler's choices are the registry's
+    assert settings_from_args(parser.parse_args(["--sampler", "dpm++2m"]), stored, 1000).sampler == "dpm++2m"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--sampler", "heun"])

@@ -7,7 +7,7 @@ import pytest
 
 from fmd_utils.diffusion import LatentDiffusion
 from fmd_utils.schedule import NoiseSchedule
-from fmd_utils.source import show_source
+from fmd_utils.views import show_source
 
 
 def test_listing_is_the_real_source_with_its_place():

@@ -14,7 +14,7 @@ from fmd_utils.train import main
 
 from .conftest import requires_data
 
-pytestmark = requires_data
+pytestmark = [requires_data, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

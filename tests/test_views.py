@@ -10,15 +10,18 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from fmd_utils.autoencoder import Autoencoder, AutoencoderConfig  # noqa: E402
-from fmd_utils.denoiser import ConditionalLatentUNet, DenoiserConfig  # noqa: E402
+from fmd_utils.denoisers import ConditionalLatentUNet, DenoiserConfig  # noqa: E402
 from fmd_utils.diffusion import LatentDiffusion  # noqa: E402
 from fmd_utils.normalizer import LatentNormalizer  # noqa: E402
 from fmd_utils.pipeline import LatentDiffusionPipeline  # noqa: E402
 from fmd_utils.schedule import NoiseSchedule  # noqa: E402
 from fmd_utils.settings import SamplingSettings  # noqa: E402
 from fmd_utils.trajectory import forward_trajectory, reverse_trajectory  # noqa: E402
-from fmd_utils.viz import create_diffusion_animation, visualize_denoising_steps  # noqa: E402
-from fmd_utils.widgets import timestep_player  # noqa: E402
+from fmd_utils.views import (  # noqa: E402
+    create_diffusion_animation,
+    timestep_player,  # noqa: E402
+    visualize_denoising_steps,
+)
 
 
 @pytest.fixture(scope="module")

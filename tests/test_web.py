@@ -15,10 +15,10 @@ from PIL import Image
 from torch import nn
 
 from fmd_utils.autoencoder import AutoencoderConfig, Decoder
-from fmd_utils.generator import generator_panel
 from fmd_utils.pipeline import load_pretrained
-from fmd_utils.sampling import ddim_timesteps
-from fmd_utils.web import (
+from fmd_utils.samplers import ddim_timesteps
+from fmd_utils.views import generator_panel
+from fmd_utils.views.export import (
     FULL_PRECISION_BELOW,
     STEP_CHOICES,
     batchnorm_affine,

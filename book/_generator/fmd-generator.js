@@ -462,7 +462,7 @@
     interval.checked = Boolean(m.sampling.guidance_interval);
     const steps = element("select", { "aria-label": "steps" }, Object.keys(m.timesteps).map((k) => element("option", { value: k }, [k])));
     steps.value = String(m.sampling.steps);
-    const seed = element("input", { type: "number", min: 0, step: 1, value: 0, "aria-label": "seed", style: "width: 5em" });
+    const seed = element("input", { type: "number", min: 0, max: 4294967295, step: 1, value: 0, "aria-label": "seed", style: "width: 5em" });
     const watch = element("input", { type: "checkbox", "aria-label": "show the estimate of z0 at every step" });
     const button = element("button", { type: "button", class: "fmd-generate" }, ["Generate"]);
     const side = 28 * SCALE;
@@ -481,7 +481,7 @@
 
     const settings = () => ({
       label: Number(classPick.value), steps: Number(steps.value), guidance: Number(guidance.value),
-      guidance_interval: interval.checked ? [lo, hi] : null, seed: Math.max(0, Math.floor(Number(seed.value) || 0)),
+      guidance_interval: interval.checked ? [lo, hi] : null, seed: Math.min(4294967295, Math.max(0, Math.floor(Number(seed.value) || 0))),
     });
     async function run() {
       const s = settings(), labels = new Array(GRID * GRID).fill(s.label);

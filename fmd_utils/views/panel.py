@@ -3,13 +3,13 @@ see 16 new garments.
 
 One panel, two engines. In the static book, ``<div class="fmd-generator">`` is filled by
 ``book/_generator/fmd-generator.js``, which runs the shipped denoiser and decoder in the reader's browser (weights from
-:mod:`fmd_utils.web`), with no kernel. In a live kernel (JupyterLab) the same controls are ipywidgets that call
+:mod:`fmd_utils.views.export`), with no kernel. In a live kernel (JupyterLab) the same controls are ipywidgets that call
 :meth:`LatentDiffusionPipeline.generate` — the package itself, which is the point of a notebook: the reader can
 open the code the button runs. Both draw the same images for the same settings and seed (the page draws its noise
 with torch's generator; ``tests/test_generator.py`` checks the pixels), and both print the Python call that
 reproduces the grid.
 
-Displaying a :class:`GeneratorPanel` offers both, like :class:`~fmd_utils.widgets.TimestepPlayer`: its MIME bundle
+Displaying a :class:`GeneratorPanel` offers both, like :class:`~fmd_utils.views.players.TimestepPlayer`: its MIME bundle
 holds the widget view and the page's ``<div>`` as ``text/html``; ``make book`` (``FMD_STATIC_PLAYERS=1``) keeps
 only the ``<div>``.
 """
@@ -21,10 +21,10 @@ import os
 
 import torch
 
-from .classes import CLASS_NAMES, class_index
-from .pipeline import LatentDiffusionPipeline
-from .settings import SamplingSettings
-from .web import STEP_CHOICES
+from ..classes import CLASS_NAMES, class_index
+from ..pipeline import LatentDiffusionPipeline
+from ..settings import SamplingSettings
+from .export import STEP_CHOICES
 
 GRID = 4  # 16 samples, 4 × 4, as in the page
 SCALE, GAP = 3, 2  # each image shown 3× larger, 2 white pixels between images (as the page's canvas)

@@ -25,12 +25,13 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .embeddings import ClassEmbedding, TimeEmbedding
+from ..embeddings import ClassEmbedding, TimeEmbedding, distinct_conditions
+from .base import Architecture, check_inputs, register
 
 
 @dataclass(frozen=True)
 class DenoiserConfig:
-    """Architecture of :class:`ConditionalLatentUNet`."""
+    """Architecture of :class:`ConditionalLatentUNet` (the ``"unet"`` denoiser)."""
 
     latent_dim: int = 64
     widths: tuple[int, int] = (64, 128)  # outer and bottleneck width
@@ -128,7 +129,9 @@ class TokenSelfAttention(nn.Module):
 
 class ConditionalLatentUNet(nn.Module):
     """ε_θ(z_t, t, y): (N, latent_dim) latents, (N,) int timesteps, (N,) int classes (``num_classes`` = null)
-    → (N, latent_dim). See the module docstring for the design."""
+    → (N, latent_dim). See the module docstring for the design. Registered as the ``"unet"`` denoiser."""
+
+    architecture = "unet"
 
     def __init__(self, config: DenoiserConfig | None = None) -> None:
         super().__init__()
@@ -157,6 +160,10 @@ class ConditionalLatentUNet(nn.Module):
     def null_class(self) -> int:
         return self.class_embedding.null_class
 
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
     def forward(self, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h, skips, emb, index = self._down(z, t, y)
         h = self.mid_out(self.mid_attention(h), emb, index)
@@ -166,12 +173,7 @@ class ConditionalLatentUNet(nn.Module):
 
     def _down(self, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor):
         """The way down to the bottleneck: (h entering the attention, the skips, the conditions and their index)."""
-        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
-            raise ValueError(f"denoiser expects latents of shape (N, {self.config.latent_dim}), got {tuple(z.shape)}")
-        if t.shape != (z.shape[0],) or y.shape != (z.shape[0],):
-            raise ValueError(
-                f"t and y must have shape ({z.shape[0]},) to match the batch, got {tuple(t.shape)} and {tuple(y.shape)}"
-            )
+        check_inputs(z, t, y, self.latent_dim)
         emb, index = self.conditions(t, y)
         h = self.input(z)
         skips = []
@@ -187,17 +189,9 @@ class ConditionalLatentUNet(nn.Module):
         return self.mid_attention.attention_weights(h)
 
     def conditions(self, t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """e = MLP(PE(t)) + E[y] for each distinct (t, y) pair in the batch, shape (P, E), and the index (N,) of
-        each row's pair. Real-valued t (flow matching): one row per sample and no index, unless the whole batch
-        shares one t (a sampling step), where the pairs are the distinct classes."""
-        if torch.is_floating_point(t):
-            if len(t) > 1 and bool((t == t[0]).all()):
-                self.class_embedding.check(y)
-                y_d, index = torch.unique(y, return_inverse=True)
-                return self.time_embedding(t[:1].expand(len(y_d))) + self.class_embedding(y_d), index
-            return self.time_embedding(t) + self.class_embedding(y), None
-        self.class_embedding.check(y)  # before combining, so a bad label cannot pass as another pair
-        key = t * (self.null_class + 1) + y  # one integer per (t, y) pair
-        distinct, index = torch.unique(key, return_inverse=True)
-        t_d, y_d = distinct // (self.null_class + 1), distinct % (self.null_class + 1)
-        return self.time_embedding(t_d) + self.class_embedding(y_d), index  # e = MLP(PE(t)) + E[y]
+        """e = MLP(PE(t)) + E[y] once per distinct (t, y) pair, and each row's index into them
+        (:func:`~fmd_utils.embeddings.distinct_conditions`)."""
+        return distinct_conditions(self.time_embedding, self.class_embedding, t, y)
+
+
+UNET = register(Architecture("unet", "UNet over latent vectors", ConditionalLatentUNet, DenoiserConfig))

@@ -1,8 +1,7 @@
 """Write a labelled grid of generated samples (one row per class) from the shipped checkpoints.
 
-    python -m fmd_utils.samples [--out results] [--per-class 10] [--seed 0] [--checkpoints DIR]
-                                [--sampler ddim|ddpm] [--steps S] [--guidance W] [--guidance-interval LO,HI|all]
-                                [--eta E]
+    python -m fmd_utils.grids [--out results] [--per-class 10] [--seed 0] [--checkpoints DIR] [--denoiser NAME]
+                              [--sampler NAME] [--steps S] [--guidance W] [--guidance-interval LO,HI|all] [--eta E]
 """
 
 from __future__ import annotations
@@ -13,26 +12,36 @@ import time
 from pathlib import Path
 
 from .checkpoint import default_checkpoint_dir
-from .pipeline import generate_samples_grid, load_pretrained
-from .settings import add_sampling_arguments, settings_from_args
+from .checks import MAX_SEED
+from .cli import add_sampling_arguments, run, settings_from_args
+from .denoisers import architecture_names
+from .pipeline import load_pretrained
+from .views.classic import generate_samples_grid
 from .writable import check_writable_dir
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fmd_utils.samples", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m fmd_utils.grids", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("results"), help="folder for samples_grid.png")
     parser.add_argument("--per-class", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoints", type=Path, default=None,
                         help=f"checkpoint folder (default: {default_checkpoint_dir()})")
+    parser.add_argument("--denoiser", default=None, choices=architecture_names(),
+                        help="sample the diffusion model with this denoiser (default: the shipped UNet)")
     add_sampling_arguments(parser)
     args = parser.parse_args(argv)
     if args.per_class < 1:
-        parser.error("--per-class must be >= 1")
-    pipe = load_pretrained(args.checkpoints)
+        parser.error(f"--per-class must be >= 1, got {args.per_class}")
+    if not 0 <= args.seed <= MAX_SEED:
+        parser.error(f"--seed must lie in 0 … {MAX_SEED}, got {args.seed}")
+    try:
+        check_writable_dir(args.out, "--out")
+    except ValueError as error:
+        parser.error(str(error))
+    pipe = load_pretrained(args.checkpoints, denoiser=args.denoiser)  # missing or damaged: one line, exit 1
     try:
         settings = settings_from_args(args, pipe.diffusion.sampling, pipe.diffusion.num_steps)
-        check_writable_dir(args.out, "--out")
     except ValueError as error:
         parser.error(str(error))
     start = time.perf_counter()
@@ -43,4 +52,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fmd_utils.samples import main
+from fmd_utils.grids import main
 
 
 def test_writes_a_labelled_grid(tmp_path):

@@ -14,7 +14,7 @@ import inspect
 import textwrap
 from pathlib import Path
 
-_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding fmd_utils/
 
 
 class SourceListing:

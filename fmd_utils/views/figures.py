@@ -1,5 +1,6 @@
-"""Figures shared by the notebooks, the CLI and the book. Every function takes explicit data (and a seed where it
-samples); none touches global random state."""
+"""Figures shared by the notebooks, the command lines and the book: image grids (on screen and as PNG files),
+training curves, class scatters, confusion matrices. Every function takes explicit data; none samples, none touches
+global random state."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from pathlib import Path
 
 import torch
 
-from .classes import CLASS_NAMES
+from ..classes import CLASS_NAMES
+from ..writable import check_output_file
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # image grids, written pixel for pixel
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg")  # matplotlib figures
 
 
 def _plt():
@@ -68,8 +73,7 @@ def close(fig) -> None:
 def save_class_grid(images: torch.Tensor, n_per_class: int, path: str | os.PathLike, title: str | None = None,
                     dpi: int = 100) -> Path:
     """:func:`class_grid` written to ``path`` (a PNG), the figure closed: the one writer of ``samples_grid.png``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_output_file(path, "path", FIGURE_SUFFIXES)
     fig = class_grid(images, n_per_class, title=title)
     fig.savefig(path, dpi=dpi)
     close(fig)
@@ -80,14 +84,13 @@ def save_image_grid(images: torch.Tensor, path: str | os.PathLike, ncols: int) -
     """(N, 1, H, W) images in [0, 1] as one unlabelled PNG grid, ``ncols`` per row, 2-pixel white gaps."""
     from torchvision.utils import save_image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_output_file(path, "save_path", IMAGE_SUFFIXES)
     save_image(images, path, nrow=ncols, padding=2, pad_value=1.0)
     return path
 
 
 def plot_history(history: dict, keys: Sequence[str] = ("train_loss",), title: str = "", log: bool = False):
-    """Per-epoch curves from a checkpoint's ``metadata["history"]`` (or a :func:`fmd_utils.train.fit` history)."""
+    """Per-epoch curves from a checkpoint's ``metadata["history"]`` (or a :func:`fmd_utils.training.fit` history)."""
     plt = _plt()
     epochs = [e["epoch"] for e in history["epochs"]]
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
@@ -144,59 +147,3 @@ def plot_confusion(matrix, title: str = "", normalise: bool = True):
     ax.set_title(title)
     fig.tight_layout()
     return fig
-
-
-def visualize_denoising_steps(pipe, target_class: int | str = "Dress", n_columns: int = 8, seed: int = 0,
-                              **overrides):
-    """One true sampler trajectory for one sample, from pure noise (left) to the image (right): top row the decoded
-    z_t, bottom row the model's clean estimate ẑ_0 at that step. Columns are labelled with t and σ = √(1−ᾱ_t).
-    ``overrides``: sampling settings (default: the model's own)."""
-    from .classes import class_name
-    from .trajectory import reverse_trajectory
-
-    settings = pipe.settings(**overrides)
-    traj = reverse_trajectory(pipe, target_class, seed=seed, settings=settings)
-    picks = torch.linspace(0, len(traj.timesteps) - 1, n_columns).round().long().tolist()
-    plt = _plt()
-    fig, axes = plt.subplots(2, n_columns, figsize=(1.35 * n_columns, 3.3))
-    for col, i in enumerate(picks):
-        for row, images in enumerate((traj.images, traj.x0_images)):
-            ax = axes[row, col]
-            ax.imshow(images[i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        t = traj.timesteps[i]
-        axes[0, col].set_title("clean" if t < 0 else f"t={t}\nσ={traj.noise_levels[i]:.2f}", fontsize=8)
-    axes[1, 0].text(14, 14, "no estimate\nbefore step 1", color="white", ha="center", va="center", fontsize=7)
-    axes[0, 0].set_ylabel("decoded $z_t$", fontsize=9)
-    axes[1, 0].set_ylabel(r"estimate $\hat z_0$", fontsize=9)
-    fig.suptitle(f"{settings.describe(pipe.diffusion.num_steps)}: one '{class_name(target_class)}', seed {seed}",
-                 fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def create_diffusion_animation(pipe, image: torch.Tensor, target_class: int | str, frames_each_way: int = 25,
-                               seed: int = 0, save_path=None, interval_ms: int = 120, **overrides):
-    """Forward diffusion of a real ``image`` (1, 28, 28) to pure noise, then the *model* denoising that noise back
-    (DDIM, conditioned on ``target_class``): the reverse half is generated, not the forward frames replayed.
-    Returns a matplotlib ``FuncAnimation``; ``save_path`` (``.gif``) also writes it with Pillow. ``overrides``:
-    sampling settings (guidance, ...; the reverse half takes ``frames_each_way`` DDIM steps)."""
-    from matplotlib.animation import PillowWriter
-
-    from .trajectory import forward_trajectory, reverse_trajectory
-    from .widgets import TimestepPlayer
-
-    T = pipe.diffusion.num_steps  # noqa: N806
-    ts = [-1, *torch.linspace(0, T - 1, frames_each_way).round().long().tolist()]
-    forward = forward_trajectory(pipe, image, ts, seed=seed)
-    reverse = reverse_trajectory(pipe, target_class, seed=seed, start=forward.latents[-1:], start_t=T - 1,
-                                 **{"sampler": "ddim", "steps": frames_each_way, **overrides})
-    frames = torch.cat([forward.images, reverse.images[1:]])
-    labels = [f"forward: {lab}" for lab in forward.labels()] + [f"reverse (model): {lab}"
-                                                               for lab in reverse.labels()[1:]]
-    animation = TimestepPlayer(frames, labels, scale=12, interval_ms=interval_ms).animation(fontsize=8)
-    if save_path is not None:
-        animation.save(str(save_path), writer=PillowWriter(fps=max(1, 1000 // interval_ms)))
-    animation.frames_data, animation.frame_labels = frames, labels
-    return animation

@@ -1,0 +1,34 @@
+"""Samplers: turn Gaussian noise and a class label into a clean latent, each in its own module, all behind one
+signature and one registry (:mod:`fmd_utils.samplers.base`).
+
+=========== ============================= ====================================================================
+name        module                        what it is
+=========== ============================= ====================================================================
+``ddim``    :mod:`~.ddim`                 DDIM on a sub-grid of timesteps, stochasticity η (the default)
+``ddpm``    :mod:`~.ddpm`                 ancestral DDPM over all T steps
+``dpm++2m`` :mod:`~.dpm_solver`           DPM-Solver++(2M): second order, multistep, in log-SNR
+=========== ============================= ====================================================================
+
+A new sampler is a new module here ending in ``register(Sampler(...))`` and one import line below.
+"""
+
+from .base import (
+    REGISTRY,
+    Sampler,
+    SamplerStep,
+    get_sampler,
+    initial_noise,
+    register,
+    sample,
+    sampler_names,
+    sampler_steps,
+)
+from .ddim import ddim_inversion, ddim_step, ddim_steps, ddim_timesteps
+from .ddpm import ddpm_step, ddpm_steps
+from .dpm_solver import dpm_solver_2m_step, dpm_solver_2m_steps
+
+__all__ = [
+    "REGISTRY", "Sampler", "SamplerStep", "get_sampler", "initial_noise", "register", "sample", "sampler_names",
+    "sampler_steps", "ddim_inversion", "ddim_step", "ddim_steps", "ddim_timesteps", "ddpm_step", "ddpm_steps",
+    "dpm_solver_2m_step", "dpm_solver_2m_steps",
+]
