@@ -119,7 +119,7 @@ train-dit: setup ## the second denoiser: a small DiT trained like the shipped UN
 	$(PY) -m fmd_utils.train diffusion --denoiser dit --profile full --out checkpoints
 
 evaluate-dit: setup ## measure the DiT beside the UNet: results/dit/metrics.md and the README's full-dit block
-	$(PY) -m fmd_utils.evaluate --denoiser dit --no-sweeps --no-flow --out results/dit/metrics.json --readme README.md
+	$(PY) -m fmd_utils.evaluate --denoiser dit --sweeps guidance --no-flow --out results/dit/metrics.json --readme README.md
 
 samples: setup ## write results/samples_grid.png from the shipped checkpoints
 	$(PY) -m fmd_utils.grids --out results

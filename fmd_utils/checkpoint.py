@@ -49,6 +49,18 @@ FIX = (
 )
 
 
+def fix_for(path: Path, kind: str) -> str:
+    """What re-creates a missing checkpoint: the shipped ones come back from git or ``make train``; one with another
+    denoiser (``diffusion-dit.pt``) from its own training command."""
+    stem = Path(path).stem
+    if stem.startswith(f"{kind}-"):
+        architecture = stem.removeprefix(f"{kind}-")
+        return (f"Create it with `python -m fmd_utils.train {kind} --denoiser {architecture}`"
+                + (" (`make train-dit`)" if (kind, architecture) == ("diffusion", "dit") else "")
+                + (", or restore the shipped one with `git checkout checkpoints/`." if kind == "diffusion" else "."))
+    return FIX
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, of the wrong kind, or does not fit the model it is loaded into."""
 
@@ -104,7 +116,7 @@ def load_checkpoint(path: str | os.PathLike, kind: str) -> dict:
     """Read and validate a checkpoint of the given ``kind``; raise :class:`CheckpointError` with a fix otherwise."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"No {kind} checkpoint at {path}. {FIX}")
+        raise CheckpointError(f"No {kind} checkpoint at {path}. {fix_for(path, kind)}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch raises many types for a damaged file

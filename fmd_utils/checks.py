@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import torch
+
 # torch's CPU generator (mt19937) keeps only the low 32 bits of a seed: 5 and 5 + 2**32 draw the same numbers. So a
 # seed is an integer in 0 … 2**32 − 1, the same rule as the page's generator (book/_generator/fmd-generator.js).
 MAX_SEED = 2**32 - 1
@@ -36,3 +38,14 @@ def check_count(value, name: str, minimum: int = 1) -> int:
     if not is_int(value) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def seeded_generator(seed: int | torch.Generator) -> torch.Generator:
+    """``seed`` (checked by :func:`check_seed`) as a fresh CPU generator; a CPU generator passed in is used as it is
+    (and advanced). All noise is drawn on the CPU, so samples do not depend on the device."""
+    if isinstance(seed, torch.Generator):
+        if seed.device.type != "cpu":
+            raise ValueError(f"seed: a generator must live on the CPU (all noise is drawn there, so that samples do "
+                             f"not depend on the device), got one on {seed.device}")
+        return seed
+    return torch.Generator().manual_seed(check_seed(seed))

@@ -82,12 +82,20 @@ def class_labels(classes: int | str | Sequence[int | str] | torch.Tensor,
     tensor of indices 0-9 on ``device``. The null class (10) is not a label: unconditional sampling is guidance 0.
     Raises a ValueError saying what was wrong and what is accepted."""
     if isinstance(classes, np.ndarray):  # numpy labels, as a data loader or sklearn hands them over
-        if classes.dtype.kind not in "iu":
-            raise ValueError(f"class labels as an array must be integers, got dtype {classes.dtype}")
-        classes = torch.from_numpy(classes.astype(np.int64))
+        if classes.ndim != 1 and classes.ndim != 0:
+            raise ValueError(f"class labels as an array must be 1-D, got shape {classes.shape}")
+        if classes.dtype.kind in "US":  # names
+            classes = [str(c) for c in classes.tolist()] if classes.ndim else str(classes)
+        elif classes.dtype.kind not in "iu":
+            raise ValueError(f"class labels as an array must be integers or names, got dtype {classes.dtype}")
+        elif classes.size and (int(classes.min()) < 0 or int(classes.max()) >= NUM_CLASSES):
+            raise ValueError(f"Class index {int(classes.max() if classes.max() >= NUM_CLASSES else classes.min())} "
+                             f"is out of range 0-{NUM_CLASSES - 1}. Valid classes: {_valid_list()}.")
+        else:
+            classes = torch.from_numpy(classes.astype(np.int64))
     if isinstance(classes, str | numbers.Integral) or (isinstance(classes, torch.Tensor) and classes.ndim == 0):
         classes = [classes.item() if isinstance(classes, torch.Tensor) else classes]  # a bare class: one sample
-    if not isinstance(classes, Sequence | torch.Tensor):
+    if isinstance(classes, bytes | bytearray) or not isinstance(classes, Sequence | torch.Tensor):
         raise ValueError(f"classes must be a class (a name or an index 0-{NUM_CLASSES - 1}), a list of them, or a 1-D "
                          f"integer tensor or array; got {type(classes).__name__}")
     if isinstance(classes, torch.Tensor):

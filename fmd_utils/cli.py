@@ -17,12 +17,14 @@ from .data import CorruptDataError, DataNotFoundError
 from .samplers import sampler_names
 from .settings import SamplingSettings
 
-MISSING_INPUT = (CheckpointError, DataNotFoundError, CorruptDataError, FileNotFoundError)
+# a missing or damaged input, or a file system that refuses a read or a write: not a mistake in the arguments
+MISSING_INPUT = (CheckpointError, DataNotFoundError, CorruptDataError, OSError)
 
 
 def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
-    """``main(argv)``, with a missing or damaged input reported in one line (exit code 1) instead of a traceback.
-    Argument errors are argparse's (``parser.error``: one line, exit code 2)."""
+    """``main(argv)``, with a missing or damaged input (or an unwritable output found only while writing) reported in
+    one line (exit code 1) instead of a traceback. Argument errors are argparse's (``parser.error``: one line, exit
+    code 2)."""
     try:
         return main(argv)
     except MISSING_INPUT as error:

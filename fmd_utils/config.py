@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .autoencoder import AutoencoderConfig
+from .checks import MAX_SEED, check_seed, is_int, is_real
 from .classifier import ClassifierConfig
 from .denoisers import DenoiserConfig, DiTConfig, get_architecture
 from .flow import FlowSettings
@@ -121,15 +122,12 @@ class Profile:
 
     def with_denoiser(self, architecture: str) -> Profile:
         """This profile with the diffusion and flow models' denoiser replaced by ``architecture`` at this profile's
-        size (:data:`DENOISER_MODELS`); everything else (data, batch, optimiser, epochs, seeds) unchanged."""
-        get_architecture(architecture)  # a ValueError naming the registered ones
+        size (:data:`DENOISER_MODELS`, else the architecture's default config); everything else (data, batch,
+        optimiser, epochs, seeds) unchanged."""
+        registered = get_architecture(architecture)  # a ValueError naming the registered ones
         if architecture == self.diffusion.denoiser:
             return self
-        sizes = DENOISER_MODELS.get(architecture, {})
-        if self.name not in sizes:
-            raise ValueError(f"no {architecture!r} size is set for the {self.name!r} profile; add one to "
-                             "DENOISER_MODELS in fmd_utils/config.py")
-        model = sizes[self.name]
+        model = DENOISER_MODELS.get(architecture, {}).get(self.name) or registered.config()
         return replace(self, diffusion=replace(self.diffusion, denoiser=architecture, model=model),
                        flow=replace(self.flow, denoiser=architecture, model=model))
 
@@ -158,11 +156,10 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-# The size of each other denoiser per profile, chosen for about the UNet's parameters and training time (the DiT:
-# 0.25 M parameters against the UNet's 0.26 M at the full size; README "A second denoiser").
+# The size of another denoiser per profile where it differs from its config's defaults. The DiT's defaults (0.25 M
+# parameters against the UNet's 0.26 M) are its full and fast size (README "A second denoiser"); quick is for tests.
 DENOISER_MODELS: dict[str, dict[str, Any]] = {
-    "dit": {"full": DiTConfig(), "fast": DiTConfig(),
-            "quick": DiTConfig(width=32, depth=2, heads=2, embed_dim=32)},
+    "dit": {"quick": DiTConfig(width=32, depth=2, heads=2, embed_dim=32)},
 }
 
 
@@ -184,6 +181,7 @@ class EvaluationSettings:
     # mean ± standard error (fmd_utils.uncertainty); 1: one seed, no error bars
     seeds: int = 3
     sweeps: bool = True
+    sweep_kinds: tuple[str, ...] = ("guidance", "interval", "sampler")  # which of the three sweeps to run
     sampling: SamplingSettings | None = None
     denoiser: str | None = None  # the diffusion model's architecture (None: the shipped UNet's diffusion.pt)
     guidance_sweep: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
@@ -204,19 +202,33 @@ class EvaluationSettings:
     memorisation_samples: int = 1000
 
     def validate(self) -> EvaluationSettings:
-        if not isinstance(self.samples, int) or not 10 <= self.samples <= 10_000 or self.samples % 10:
+        """Check every field before minutes of measurements; a ValueError names the field and its valid range."""
+        if not is_int(self.samples) or not 10 <= self.samples <= 10_000 or self.samples % 10:
             raise ValueError(f"samples must be a multiple of 10 between 10 and 10000 (the test set has 1000 per "
                              f"class), got {self.samples!r}")
-        if not isinstance(self.sweep_samples, int) or self.sweep_samples < 10 or self.sweep_samples % 10:
-            raise ValueError(f"sweep_samples must be a multiple of 10, at least 10, got {self.sweep_samples!r}")
-        if not isinstance(self.seeds, int) or not 1 <= self.seeds <= 20:
+        if not is_int(self.sweep_samples) or not 10 <= self.sweep_samples <= 10_000 or self.sweep_samples % 10:
+            raise ValueError(f"sweep_samples must be a multiple of 10 between 10 and 10000, got {self.sweep_samples!r}")
+        if not is_int(self.seeds) or not 1 <= self.seeds <= 20:
             raise ValueError(f"seeds must be an integer from 1 (no error bars) to 20, got {self.seeds!r}")
+        check_seed(self.seed)
+        if self.seed + max(self.seeds - 1, MEMORISATION_SEED_OFFSET) > MAX_SEED:  # the evaluator uses seed + k
+            raise ValueError(f"seed must be at most {MAX_SEED - max(self.seeds - 1, MEMORISATION_SEED_OFFSET)} "
+                             f"(the evaluator also draws with seed + 1 … seed + {MEMORISATION_SEED_OFFSET}), "
+                             f"got {self.seed}")
+        if not all(is_real(w) and w >= 0 for w in self.guidance_sweep):
+            raise ValueError(f"guidance_sweep must hold numbers >= 0, got {self.guidance_sweep!r}")
         if self.denoiser is not None:
             get_architecture(self.denoiser)  # a ValueError naming the registered ones
         for sampler, _ in self.sampler_sweep:
             get_sampler(sampler)
+        unknown = set(self.sweep_kinds) - set(SWEEP_KINDS)
+        if unknown or not self.sweep_kinds:
+            raise ValueError(f"sweep_kinds must be some of {SWEEP_KINDS}, got {self.sweep_kinds!r}")
         return self
 
+
+SWEEP_KINDS = ("guidance", "interval", "sampler")
+MEMORISATION_SEED_OFFSET = 7  # the memorisation check samples with seed + 7
 
 # Targets of the benchmark (README "Results"), at N = 10,000: the report marks each measurement met or short.
 # Ratios are to the real-vs-real value at the same N (training images against the test set).

@@ -11,7 +11,7 @@ def resolve_device(name: str | torch.device | None = "cpu") -> torch.device:
     """``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"`` (best available) → ``torch.device``; anything
     else, or a device this machine does not have, is a ValueError that names the valid ones."""
     if isinstance(name, torch.device):
-        return name
+        name = str(name)  # through the same availability checks as a string
     if name is None:
         return torch.device("cpu")
     if not isinstance(name, str):

@@ -2,7 +2,8 @@
 :mod:`fmd_utils.views.report`).
 
     python -m fmd_utils.evaluate --out results/metrics.json [--samples N] [--seed K] [--seeds J] [--checkpoints DIR]
-                                 [--denoiser unet|dit] [--sweep-samples M] [--no-sweeps] [--no-flow] [--device D]
+                                 [--denoiser unet|dit] [--sweep-samples M] [--no-sweeps | --sweeps KINDS] [--no-flow]
+                                 [--device D]
                                  [--readme README.md] [--sampler NAME] [--steps S] [--guidance W]
                                  [--guidance-interval LO,HI|all] [--eta E]
 
@@ -26,7 +27,7 @@ from .denoisers import architecture_names
 from .device import resolve_device
 from .evaluation import evaluate
 from .views.report import headline_block_name, readme_block, render_markdown, sync_readme
-from .writable import check_writable_dir
+from .writable import check_output_file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sampling seeds per generated set, for mean ± standard error (1: no error bars)")
     parser.add_argument("--sweep-samples", type=int, default=defaults.sweep_samples, help="samples per sweep point")
     parser.add_argument("--no-sweeps", action="store_true", help="skip the guidance, interval and sampler sweeps")
+    parser.add_argument("--sweeps", type=lambda text: tuple(k.strip() for k in text.split(",")), metavar="KINDS",
+                        default=defaults.sweep_kinds,
+                        help=f"which sweeps to run, comma-separated (default: {','.join(defaults.sweep_kinds)})")
     parser.add_argument("--no-flow", action="store_true",
                         help="skip the comparison at equal network evaluations (diffusion's samplers against the "
                              "flow model's; it runs when the folder has flow.pt)")
@@ -65,15 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     try:  # every argument and the output folder, before minutes of measurements
         settings = EvaluationSettings(samples=args.samples, sweep_samples=min(args.sweep_samples, args.samples),
                                       seed=args.seed, seeds=args.seeds, sweeps=not args.no_sweeps,
+                                      sweep_kinds=args.sweeps,
                                       flow_comparison=not args.no_flow, denoiser=args.denoiser).validate()
-        check_writable_dir(args.out.parent, "--out")
+        check_output_file(args.out, "--out", (".json",))  # metrics.md is written beside it
         resolve_device(args.device)
         diffusion = load_model("diffusion", folder / checkpoint_file("diffusion", args.denoiser))
         if args.readme is not None:  # the block must exist before minutes of measurements, not after
             profile = load_model("autoencoder", folder / "autoencoder.pt").metadata.get("profile")
+            if not args.readme.is_file():
+                raise FileNotFoundError(f"--readme {args.readme}: no such file")  # a missing input: exit 1
             readme_block(args.readme.read_text(), headline_block_name(profile, diffusion.denoiser.architecture))
         settings = replace(settings, sampling=settings_from_args(args, diffusion.sampling, diffusion.num_steps))
-    except (ValueError, OSError) as error:
+    except ValueError as error:
         parser.error(str(error))
     report = evaluate(settings, args.checkpoints, args.device, " ".join(["python -m fmd_utils.evaluate", *argv]))
     args.out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")

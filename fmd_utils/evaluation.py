@@ -28,9 +28,10 @@ import torch
 
 from .batching import map_batches
 from .checkpoint import checkpoint_file, default_checkpoint_dir, load_model
+from .checks import check_seed
 from .classes import CLASS_NAMES, NUM_CLASSES
 from .classifier import FashionClassifier
-from .config import EvaluationSettings
+from .config import MEMORISATION_SEED_OFFSET, EvaluationSettings
 from .data import load_fashion_mnist, to_float
 from .flow import FlowSettings
 from .metrics import (
@@ -44,7 +45,7 @@ from .metrics import (
 )
 from .pipeline import LatentDiffusionPipeline, LatentFlowPipeline, load_pretrained
 from .progress import progress
-from .samplers import get_sampler
+from .samplers import get_sampler, sampler_names
 from .settings import SamplingSettings
 from .uncertainty import Estimate
 from .version import __version__
@@ -91,7 +92,7 @@ class Evaluator:
         if not isinstance(seeds, int) or seeds < 1:
             raise ValueError(f"seeds must be a positive integer (1: no error bars), got {seeds!r}")
         self.pipe, self.judge, self.n, self.seed, self.seeds = pipe, judge, n, seed, seeds
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(check_seed(seed))
         self.train, self.test = load_fashion_mnist("train"), load_fashion_mnist("test")
         test_idx = balanced_subset(self.test.labels, n, gen)
         train_idx = balanced_subset(self.train.labels, n, gen)
@@ -194,7 +195,8 @@ class Evaluator:
     def memorisation(self, settings: SamplingSettings, n: int = 1000) -> dict:
         """Mean pixel distance from ``n`` samples to their nearest training image, and the same for ``n`` real test
         images: a model that copies training images would sit far below the test-set value."""
-        samples = self.pipe.generate(torch.arange(n) % NUM_CLASSES, self.seed + 7, settings=settings)
+        samples = self.pipe.generate(torch.arange(n) % NUM_CLASSES, self.seed + MEMORISATION_SEED_OFFSET,
+                                     settings=settings)
         train = to_float(self.train.images)
         return {
             "nn_distance_generated": nearest_neighbour_distance(samples, train).mean().item(),
@@ -213,11 +215,24 @@ def _with_error_bars(runs: list[dict]) -> dict:
     return {**out, "seeds": len(runs)}
 
 
+def with_sampler(settings: SamplingSettings, name: str, **changes) -> SamplingSettings:
+    """``settings`` run by the registered sampler ``name`` (other fields kept, ``changes`` applied); η goes to 0
+    for a sampler that does not read it, so a stored or given η never makes another sampler's row fail."""
+    eta = {} if get_sampler(name).uses_eta else {"eta": 0.0}
+    return settings.replace(sampler=name, **eta, **changes)
+
+
+def all_timesteps_sampler() -> str:
+    """The first registered sampler that walks all T timesteps (DDPM): the slow reference the report times."""
+    return next(name for name in sampler_names() if get_sampler(name).all_steps)
+
+
 def throughput(pipe: Pipeline, n: int, settings: SamplingSettings | FlowSettings, repeats: int) -> float:
     """Decoded images per second (median of ``repeats`` timed runs after one warm-up)."""
     labels = torch.arange(n) % NUM_CLASSES
-    all_steps = isinstance(settings, SamplingSettings) and get_sampler(settings.sampler).all_steps
-    warm_up = settings.replace(steps=5, **({"sampler": "ddim"} if all_steps else {}))
+    warm_up = settings.replace(steps=5)
+    if isinstance(settings, SamplingSettings) and get_sampler(settings.sampler).all_steps:
+        warm_up = with_sampler(settings, sampler_names()[0], steps=5)  # a short run of the default sampler
     pipe.generate(labels[: min(n, 100)], 0, settings=warm_up)
     times = []
     for r in range(repeats):
@@ -235,7 +250,7 @@ def _nfe_plan(model: str, solver: str, pipe: Pipeline) -> tuple[str, str, Pipeli
         if sampler.all_steps:
             raise ValueError(f"{sampler.title} walks all T timesteps: it has no place in a table at equal NFE")
         return (model, sampler.title, pipe, sampler.evaluations_per_step,
-                lambda steps: pipe.settings(sampler=solver, steps=steps, eta=0.0))
+                        lambda steps: pipe.settings(with_sampler(pipe.diffusion.sampling, solver, steps=steps)))
     per_step = pipe.settings(sampler=solver, steps=1).nfe
     return model, solver.capitalize(), pipe, per_step, lambda steps: pipe.settings(sampler=solver, steps=steps)
 
@@ -302,13 +317,19 @@ class EvaluationReport:
 
 
 def evaluate(settings: EvaluationSettings | None = None, checkpoints: str | os.PathLike | None = None,
-             device: str = "cpu", command: str = "fmd_utils.evaluate.evaluate()") -> EvaluationReport:
+             device: str = "cpu", command: str = "fmd_utils.evaluation.evaluate()") -> EvaluationReport:
     """Measure the models in ``checkpoints`` (default: the shipped ones) as ``settings`` says."""
     settings = (settings or EvaluationSettings()).validate()
     started = time.perf_counter()
     pipe = load_pretrained(checkpoints, device=device, denoiser=settings.denoiser)
     judge = load_model("classifier", Path(checkpoints or default_checkpoint_dir()) / "classifier.pt", device)
     sampling = pipe.settings(settings.sampling)  # validated before the long measurements
+    slow = with_sampler(sampling, all_timesteps_sampler())
+    planned = [slow, *(with_sampler(sampling, name, steps=steps) for name, steps in settings.sampler_sweep),
+               *(sampling.replace(guidance=w) for w in settings.guidance_sweep),
+               *(sampling.replace(guidance_interval=gi) for gi in settings.interval_sweep)]
+    for derived in planned:  # every setting the report will use, checked before the first measurement
+        pipe.settings(derived)
     evaluator = Evaluator(pipe, judge, settings.samples, settings.seed, settings.seeds)
     judged = evaluator.generate(sampling)
     headline = evaluator.generated(sampling, judged)
@@ -323,10 +344,11 @@ def evaluate(settings: EvaluationSettings | None = None, checkpoints: str | os.P
                   (("autoencoder", pipe.autoencoder), ("diffusion", pipe.diffusion), ("classifier", judge))},
         reconstruction=evaluator.reconstructions(), floor=evaluator.floor, generated=headline,
         memorisation=evaluator.memorisation(sampling, settings.memorisation_samples),
-        throughput={
-            f"{sampling.sampler}{sampling.steps}_guided_images_per_s": throughput(
-                pipe, settings.throughput_samples, sampling, settings.throughput_repeats),
-            "ddpm_all_steps_guided_images_per_s": throughput(pipe, 200, sampling.replace(sampler="ddpm"), 1),
+        throughput={  # decoded images per second: the stored sampler, and the one that walks all T timesteps
+            "stored_images_per_s": throughput(pipe, settings.throughput_samples, sampling,
+                                              settings.throughput_repeats),
+            "all_timesteps_images_per_s": throughput(pipe, 200, slow, 1),
+            "all_timesteps_sampler": get_sampler(slow.sampler).title,
         },
     )
     flow_path = Path(checkpoints or default_checkpoint_dir()) / checkpoint_file("flow", settings.denoiser)
@@ -344,13 +366,17 @@ def evaluate(settings: EvaluationSettings | None = None, checkpoints: str | os.P
         report.sweep_floor = sweep.floor
         guidance_points = [(w, gi) for w in settings.guidance_sweep
                            for gi in dict.fromkeys([sampling.guidance_interval if w != 1 else None, None])]
-        report.guidance_sweep = [sweep.generated(sampling.replace(guidance=w, guidance_interval=gi))
-                                 for w, gi in progress(guidance_points, desc="guidance")]
+        kinds = settings.sweep_kinds
+        if "guidance" in kinds:
+            report.guidance_sweep = [sweep.generated(sampling.replace(guidance=w, guidance_interval=gi))
+                                     for w, gi in progress(guidance_points, desc="guidance")]
         intervals = dict.fromkeys([sampling.guidance_interval, *settings.interval_sweep])
-        report.interval_sweep = [sweep.generated(sampling.replace(guidance_interval=gi))
-                                 for gi in progress(intervals, desc="intervals")]
-        report.step_sweep = [sweep.generated(sampling.replace(sampler=name, steps=steps))
-                             for name, steps in progress(settings.sampler_sweep, desc="samplers")]
+        if "interval" in kinds:
+            report.interval_sweep = [sweep.generated(sampling.replace(guidance_interval=gi))
+                                     for gi in progress(intervals, desc="intervals")]
+        if "sampler" in kinds:
+            report.step_sweep = [sweep.generated(with_sampler(sampling, name, steps=steps))
+                                 for name, steps in progress(settings.sampler_sweep, desc="samplers")]
     report.evaluation_seconds = time.perf_counter() - started
     return report
 

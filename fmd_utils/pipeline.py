@@ -25,7 +25,7 @@ import torch
 from .autoencoder import Autoencoder
 from .batching import map_batches
 from .checkpoint import CheckpointError, checkpoint_file, default_checkpoint_dir, load_model, state_fingerprint
-from .checks import check_seed
+from .checks import seeded_generator
 from .classifier import FashionClassifier
 from .device import resolve_device
 from .diffusion import LatentDiffusion
@@ -96,17 +96,6 @@ class _DecodingPipeline:
         return self
 
 
-def _generator(seed: int | torch.Generator) -> torch.Generator:
-    """``seed`` (an integer in 0 … 2³² − 1, :func:`~fmd_utils.checks.check_seed`) as a fresh CPU generator; a CPU
-    generator passed in is used as it is (and advanced)."""
-    if isinstance(seed, torch.Generator):
-        if seed.device.type != "cpu":
-            raise ValueError(f"seed: a generator must live on the CPU (all noise is drawn there, so that samples do "
-                             f"not depend on the device), got one on {seed.device}")
-        return seed
-    return torch.Generator().manual_seed(check_seed(seed))
-
-
 @dataclass
 class LatentDiffusionPipeline(_DecodingPipeline):
     """An autoencoder and the diffusion model trained on its latents, ready to generate."""
@@ -119,6 +108,9 @@ class LatentDiffusionPipeline(_DecodingPipeline):
 
     def settings(self, settings: SamplingSettings | None = None, **overrides) -> SamplingSettings:
         """``settings`` (default: the model's stored ones) with ``overrides`` (steps=…, guidance=…, …), validated."""
+        if settings is not None and not isinstance(settings, SamplingSettings):
+            raise TypeError(f"settings must be a SamplingSettings for a diffusion pipeline (or None: the model's "
+                            f"stored ones), got {type(settings).__name__}")
         base = self.diffusion.sampling if settings is None else settings
         return base.replace(**overrides).validate(self.diffusion.num_steps)
 
@@ -126,7 +118,8 @@ class LatentDiffusionPipeline(_DecodingPipeline):
     def sample_latents(self, classes: Classes, seed: int | torch.Generator = 0, *,
                        settings: SamplingSettings | None = None, progress: bool = False, **overrides) -> torch.Tensor:
         """Raw latents (N, 64) for the requested classes (names or indices; one class or several)."""
-        return sample(self.diffusion, classes, _generator(seed), self.settings(settings, **overrides), progress)
+        settings = self.settings(settings, **overrides)
+        return sample(self.diffusion, classes, seeded_generator(seed), settings, progress)
 
     def to(self, device: str | torch.device) -> LatentDiffusionPipeline:
         return self._to(self.diffusion, device)
@@ -145,6 +138,9 @@ class LatentFlowPipeline(_DecodingPipeline):
 
     def settings(self, settings: FlowSettings | None = None, **overrides) -> FlowSettings:
         """``settings`` (default: the flow's stored ones) with ``overrides``, validated."""
+        if settings is not None and not isinstance(settings, FlowSettings):
+            raise TypeError(f"settings must be a FlowSettings for a flow pipeline (or None: the model's stored ones), "
+                            f"got {type(settings).__name__}")
         return (self.flow.sampling if settings is None else settings).replace(**overrides).validate()
 
     @torch.no_grad()
@@ -152,7 +148,8 @@ class LatentFlowPipeline(_DecodingPipeline):
                        settings: FlowSettings | None = None, progress: bool = False, **overrides) -> torch.Tensor:
         """Raw latents (N, 64) for the requested classes, integrated from the same noise a diffusion pipeline
         would start from with the same seed."""
-        return flow_sample(self.flow, classes, _generator(seed), self.settings(settings, **overrides), progress)
+        settings = self.settings(settings, **overrides)
+        return flow_sample(self.flow, classes, seeded_generator(seed), settings, progress)
 
     def to(self, device: str | torch.device) -> LatentFlowPipeline:
         return self._to(self.flow, device)

@@ -34,8 +34,9 @@ from .checkpoint import (
     save_checkpoint,
     state_fingerprint,
 )
+from .checks import check_seed
 from .classifier import FashionClassifier
-from .config import ONE_CYCLE_WARMUP, SEEDS, Profile
+from .config import ONE_CYCLE_WARMUP, SEEDS, Profile, get_profile
 from .data import dataset_fingerprint, load_fashion_mnist, to_float
 from .denoisers import build_denoiser
 from .device import resolve_device
@@ -56,7 +57,7 @@ def training_split(profile: Profile) -> tuple[torch.Tensor, torch.Tensor, torch.
     """(train images, train labels, validation images, validation labels, data checksum) for a profile.
 
     Validation images are the last ``val_size`` of the (possibly subset) training split; the test set stays untouched
-    for :mod:`fmd_utils.evaluate`.
+    for :mod:`fmd_utils.evaluation`.
     """
     data = load_fashion_mnist("train")
     images, labels = data.images, data.labels
@@ -72,6 +73,16 @@ def batches(tensors: tuple[torch.Tensor, ...], batch_size: int, generator: torch
     dataset = TensorDataset(*tensors)
     sampler = BatchSampler(RandomSampler(dataset, generator=generator), batch_size, drop_last=True)
     return DataLoader(dataset, sampler=sampler, batch_size=None)
+
+
+def as_profile(profile: Profile | str) -> Profile:
+    """A profile, or its name ("full", "fast", "quick"); a ValueError naming the valid ones otherwise."""
+    if isinstance(profile, str):
+        return get_profile(profile)
+    if not isinstance(profile, Profile):
+        raise TypeError(f"profile must be a Profile or one of the names 'full', 'fast', 'quick', got "
+                        f"{type(profile).__name__}")
+    return profile
 
 
 def _metadata(profile: Profile, seed: int, device: torch.device, checksum: str, extra: dict) -> dict:
@@ -216,11 +227,13 @@ def _optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.
 
 # --------------------------------------------------------------------------------------------------- stages
 def train_autoencoder(
-    profile: Profile, out: Path, seed: int = 0, device: str = "cpu", resume: bool = False,
+    profile: Profile | str, out: Path, seed: int = 0, device: str = "cpu", resume: bool = False,
     stop_after: int | None = None,
 ) -> Path | None:
     """Train the autoencoder with pixel MSE; write ``out/autoencoder.pt``. Returns None if stopped early."""
+    profile = as_profile(profile)
     cfg, device, out = profile.autoencoder, resolve_device(device), check_writable_dir(out, "out")
+    seed = check_seed(seed)
     x_train, _, x_val, _, checksum = training_split(profile)
     torch.manual_seed(seed + SEEDS.autoencoder_init)  # parameter initialisation; batches use explicit generators
     # channels_last: ~20 % faster convolutions on CPU (oneDNN's preferred layout)
@@ -250,11 +263,13 @@ def train_autoencoder(
 
 
 def train_classifier(
-    profile: Profile, out: Path, seed: int = 0, device: str = "cpu", resume: bool = False,
+    profile: Profile | str, out: Path, seed: int = 0, device: str = "cpu", resume: bool = False,
     stop_after: int | None = None,
 ) -> Path | None:
     """Train the judge with cross-entropy and random horizontal flips; write ``out/classifier.pt``."""
+    profile = as_profile(profile)
     cfg, device, out = profile.classifier, resolve_device(device), check_writable_dir(out, "out")
+    seed = check_seed(seed)
     x_train, y_train, x_val, y_val, checksum = training_split(profile)
     torch.manual_seed(seed + SEEDS.classifier_init)
     model = FashionClassifier(cfg.model).to(device, memory_format=torch.channels_last)
@@ -294,12 +309,13 @@ def encode_all(autoencoder: Autoencoder, images: torch.Tensor, batch_size: int =
 
 
 def train_diffusion(
-    profile: Profile, out: Path, seed: int = 0, device: str = "cpu", resume: bool = False,
+    profile: Profile | str, out: Path, seed: int = 0, device: str = "cpu", resume: bool = False,
     stop_after: int | None = None,
 ) -> Path | None:
     """Train the conditional denoiser on the latents of ``out/autoencoder.pt``, standardised per dimension with
     training-set statistics (the diffusion model's normaliser); keep an EMA of its weights (what sampling uses);
     write ``out/diffusion.pt`` (``out/diffusion-<architecture>.pt`` for a denoiser other than the UNet)."""
+    profile = as_profile(profile)
     cfg = profile.diffusion
 
     def build(normalizer: LatentNormalizer) -> LatentDiffusion:
@@ -314,12 +330,13 @@ def train_diffusion(
 
 
 def train_flow(
-    profile: Profile, out: Path, seed: int = 0, device: str = "cpu", resume: bool = False,
+    profile: Profile | str, out: Path, seed: int = 0, device: str = "cpu", resume: bool = False,
     stop_after: int | None = None,
 ) -> Path | None:
     """Train the same denoiser architecture by flow matching (:mod:`fmd_utils.flow`) on the same standardised
     latents, with the same batch, optimiser, EMA and epochs as the diffusion model; write ``out/flow.pt`` (or
     ``out/flow-<architecture>.pt``)."""
+    profile = as_profile(profile)
     cfg = profile.flow
 
     def build(normalizer: LatentNormalizer) -> LatentFlow:
@@ -339,7 +356,7 @@ def _train_on_latents(
     around the fitted normaliser, train ``model.loss`` with label dropout and an EMA of the weights (what sampling
     uses), and write ``out/<name>.pt`` (:func:`~fmd_utils.checkpoint.checkpoint_file`) with the autoencoder's
     fingerprint."""
-    device, out = resolve_device(device), check_writable_dir(out, "out")
+    device, out, seed = resolve_device(device), check_writable_dir(out, "out"), check_seed(seed)
     x_train, y_train, x_val, y_val, checksum = training_split(profile)
     autoencoder = load_model("autoencoder", out / "autoencoder.pt", device=device)
     autoencoder_sha256 = state_fingerprint(autoencoder.state_dict())

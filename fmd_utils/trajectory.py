@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .checks import seeded_generator
 from .classes import class_index
 from .flow import FlowSettings, flow_steps
 from .pipeline import LatentDiffusionPipeline, LatentFlowPipeline
@@ -53,7 +54,7 @@ def forward_trajectory(
     """Noise the latent of one real ``image`` (1, 28, 28) to each of ``timesteps`` with one shared ε (so frames
     differ only in the noise level), decoding every z_t. Timestep −1 means the clean latent."""
     z0 = pipe.autoencoder.encode(image[None].to(pipe.device))
-    eps = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed)).to(pipe.device)
+    eps = torch.randn(z0.shape, generator=seeded_generator(seed)).to(pipe.device)
     latents = torch.cat([z0 if t < 0 else pipe.diffusion.add_noise(z0, torch.tensor([t], device=pipe.device), eps)
                          for t in timesteps]).cpu()
     return Trajectory(list(timesteps), [noise_level(pipe, t) for t in timesteps], latents, pipe.decode(latents).cpu())
@@ -76,12 +77,12 @@ def reverse_trajectory(
     ``overrides`` as in :meth:`LatentDiffusionPipeline.generate`.
     """
     settings = pipe.settings(settings, **overrides)
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)
     first_t = pipe.diffusion.num_steps - 1 if start_t is None else start_t
     steps = list(sampler_steps(pipe.diffusion, [class_index(target_class)], generator, settings, z=start,
                                start_t=start_t))
     if start is None:  # z_T as the sampler drew it (the generator's first draw), shown in raw coordinates
-        noise = initial_noise(1, pipe.diffusion.latent_dim, torch.Generator().manual_seed(seed), pipe.device)
+        noise = initial_noise(1, pipe.diffusion.latent_dim, seeded_generator(seed), pipe.device)
         start = pipe.diffusion.normalizer.denormalize(noise)
     latents = torch.cat([start.cpu(), *(s.z.cpu() for s in steps)])
     x0s = torch.cat([torch.full_like(latents[:1], float("nan")), *(s.z0_hat.cpu() for s in steps)])
@@ -101,8 +102,8 @@ def flow_trajectory(
     ẑ_0 = z_t − t v̂. Seed k starts from the same noise as :func:`reverse_trajectory` with seed k, so the two can be
     played side by side. The noise level of the straight path is t itself."""
     settings = pipe.settings(settings, **overrides)
-    steps = list(flow_steps(pipe.flow, [class_index(target_class)], torch.Generator().manual_seed(seed), settings))
-    start = initial_noise(1, pipe.flow.latent_dim, torch.Generator().manual_seed(seed), pipe.device)
+    steps = list(flow_steps(pipe.flow, [class_index(target_class)], seeded_generator(seed), settings))
+    start = initial_noise(1, pipe.flow.latent_dim, seeded_generator(seed), pipe.device)
     latents = torch.cat([pipe.flow.normalizer.denormalize(start).cpu(), *(s.z.cpu() for s in steps)])
     x0s = torch.cat([torch.full_like(latents[:1], float("nan")), *(s.z0_hat.cpu() for s in steps)])
     x0_images = pipe.decode(torch.nan_to_num(x0s)).cpu()

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from .cli import run
-from .views.export import export
+from .views.export import UnsupportedModelError, export
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         path = export(args.out, args.checkpoints)
-    except ValueError as error:  # an unwritable --out, or a model the page cannot run
+    except UnsupportedModelError as error:  # an input the page cannot run: exit 1, as for a missing one
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:  # an unwritable --out
         parser.error(str(error))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 0

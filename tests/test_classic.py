@@ -72,6 +72,12 @@ def test_both_calling_forms_draw_the_same_trajectory(pipe):
     (lambda p: generate_class_samples(p.autoencoder, p.diffusion, "Dress", save_path=Path(".")), ValueError,
      "is a folder"),
     (lambda p: generate_class_samples(p.autoencoder, p.diffusion, "Gown"), ValueError, "Unknown class 'Gown'"),
+    (lambda p: generate_class_samples(p.diffusion, p.autoencoder, "Dress"), TypeError, "expected a LatentDiffusion"),
+    (lambda p: visualize_denoising_steps(p, "Sandal", 10), TypeError, "the others are keyword arguments"),
+    (lambda p: create_diffusion_animation(p, torch.zeros(28, 28), "Coat"), ValueError,
+     r"image must be a tensor of shape \(1, 28, 28\)"),
+    (lambda p: create_diffusion_animation(p.autoencoder, p.diffusion, 5, interval_ms=0), ValueError,
+     "interval_ms must be an integer >= 1"),
 ])
 def test_mistakes_name_the_argument(pipe, call, error, message):
     with pytest.raises(error, match=message):

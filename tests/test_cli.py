@@ -25,7 +25,7 @@ def run(*argv: str, cwd=None) -> subprocess.CompletedProcess:
     (("fmd_utils.evaluate", "--device", "cudax", "--out", "{tmp}/m.json"), 2, "device must be 'cpu', 'cuda'"),
     (("fmd_utils.train", "all", "--seed", "-1", "--out", "{tmp}/t"), 2, "--seed must lie in 0"),
     (("fmd_utils.grids", "--seed", str(2**32), "--out", "{tmp}/g"), 2, "--seed must lie in 0"),
-    (("fmd_utils.grids", "--sampler", "dpm++2m", "--eta", "1", "--out", "{tmp}/g"), 2, "eta applies to stochastic"),
+    (("fmd_utils.grids", "--sampler", "dpm++2m", "--eta", "1", "--out", "{tmp}/g"), 2, "eta is DDIM's stochasticity"),
     (("fmd_utils.train", "autoencoder", "--denoiser", "dit", "--out", "{tmp}/t"), 2, "--denoiser applies to"),
     (("fmd_utils.evaluate", "--denoiser", "dit", "--checkpoints", "{tmp}/none", "--out", "{tmp}/m.json"), 1,
      "diffusion-dit.pt"),

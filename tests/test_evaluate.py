@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from fmd_utils.cli import run
 from fmd_utils.config import SANITY_FLOORS, EvaluationSettings
 from fmd_utils.evaluate import build_parser, main
 from fmd_utils.evaluation import EvaluationReport, evaluate
+from fmd_utils.uncertainty import noise_between
 from fmd_utils.views.report import render_markdown
 
 from .conftest import requires_data
@@ -51,8 +53,11 @@ def test_precision_and_recall_are_reported_beside_real_vs_real(report):
     assert rec["reconstruction_seeds"] == g["seeds"] == floor["seeds"] == EvaluationSettings().seeds >= 2
     assert all(rec[f"reconstruction_{key}_se"] > 0 for key in ("fid", "precision", "recall", "fid_over_floor"))
     assert "± " in markdown.split("| the same images through the autoencoder |")[1].split("\n")[0]
-    # the decoder is a ceiling: samples, which all pass through it, do not beat its FID
-    assert g["fid"] > 0.5 * rec["reconstruction_fid"]
+    # the decoder is a ceiling on variety: samples, which all pass through it, do not reach more of the test set than
+    # its reconstructions of real images do (recall), beyond the noise. (Not on FID: guidance concentrates samples on
+    # typical garments, which can give them a lower FID than the reconstructions; README "Results" shows it does.)
+    recon = {k.removeprefix("reconstruction_"): v for k, v in rec.items()}
+    assert g["recall"] <= recon["recall"] + noise_between(g, recon, "recall")
     assert "| the same images through the autoencoder |" in markdown and "recall / real" in markdown
 
 
@@ -62,7 +67,9 @@ def test_report_has_every_item(report):
     assert len(g["per_class_accuracy"]) == 10 and len(g["confusion_matrix"]) == 10
     assert sum(map(sum, g["confusion_matrix"])) == 500
     assert set(metrics["memorisation"]) == {"nn_distance_generated", "nn_distance_real_test"}
-    assert all(v > 0 for v in metrics["throughput"].values())
+    speed = metrics["throughput"]
+    assert speed["stored_images_per_s"] > speed["all_timesteps_images_per_s"] > 0  # DDIM-50 beats DDPM-1000
+    assert speed["all_timesteps_sampler"] == "DDPM"
     for phrase in ("judge accuracy on real test images", "real-vs-real floor", "Per-class conditional accuracy"):
         assert phrase in markdown
     assert markdown.count("| met |") + markdown.count("| **short** |") == 9  # every target row has a verdict
@@ -134,6 +141,6 @@ def test_a_readme_without_its_results_block_is_refused_before_measuring(tmp_path
         main(["--out", str(tmp_path / "m.json"), "--readme", str(readme)])
     assert "no '<!-- results:full -->'" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]  # nothing measured, nothing written
-    with pytest.raises(SystemExit):
-        main(["--out", str(tmp_path / "m.json"), "--readme", str(tmp_path / "missing.md")])
-    assert "missing.md" in capsys.readouterr().err
+    # a missing README is a missing input: one line and exit code 1, as the command line runs it
+    assert run(main, ["--out", str(tmp_path / "m.json"), "--readme", str(tmp_path / "missing.md")]) == 1
+    assert "missing.md: no such file" in capsys.readouterr().err

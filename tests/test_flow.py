@@ -237,6 +237,22 @@ def test_flow_checkpoint_round_trip_and_pairing(tmp_path):
 
 def test_shipped_flow_generates_from_the_same_noise_as_diffusion():
     fpipe, dpipe = load_pretrained(model="flow"), load_pretrained()
+    # the first latent each network is asked about, for the same seed: the same standardised noise, bit for bit
+    seen = {}
+
+    def spy(name, method):
+        def first_input_kept(z, *args):
+            seen.setdefault(name, z.clone())
+            return method(z, *args)
+        return first_input_kept
+
+    fpipe.flow.velocity = spy("flow", fpipe.flow.velocity)
+    dpipe.diffusion.predict = spy("diffusion", dpipe.diffusion.predict)
+    fpipe.sample_latents(["Dress", "Sandal"], seed=5, steps=1)
+    dpipe.sample_latents(["Dress", "Sandal"], seed=5, steps=1)
+    del fpipe.flow.velocity, dpipe.diffusion.predict
+    assert torch.equal(seen["flow"], seen["diffusion"])
+    assert torch.equal(seen["flow"], torch.randn(2, 64, generator=torch.Generator().manual_seed(5)))
     images = fpipe.generate(["Dress", "Sandal", "Bag"], seed=0)
     assert images.shape == (3, 1, 28, 28) and torch.isfinite(images).all()
     assert torch.equal(images, fpipe.generate(["Dress", "Sandal", "Bag"], seed=0))

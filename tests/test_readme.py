@@ -15,16 +15,18 @@ import pytest
 from fmd_utils.views.report import readme_block, readme_blocks, render_headline, sync_readme
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORTS = {"full": ROOT / "results" / "metrics.json", "fast": ROOT / "results" / "fast" / "metrics.json"}
+REPORTS = {"full": ROOT / "results" / "metrics.json", "fast": ROOT / "results" / "fast" / "metrics.json",
+           "full-dit": ROOT / "results" / "dit" / "metrics.json"}
 
 
 @pytest.mark.parametrize("profile", list(REPORTS))
 def test_readme_results_blocks_are_the_reports_own(profile):
     report = json.loads(REPORTS[profile].read_text())
-    assert report["training"]["autoencoder"]["profile"] == profile
+    assert report["training"]["autoencoder"]["profile"] == profile.split("-")[0]
     text = (ROOT / "README.md").read_text()
     blocks = readme_blocks(report)
-    expected = {"full": {"full", "full-sweeps", "full-flow"}, "fast": {"fast"}}[profile]
+    expected = {"full": {"full", "full-sweeps", "full-flow"}, "fast": {"fast"},
+                "full-dit": {"full-dit", "full-dit-sweeps"}}[profile]
     assert set(blocks) == expected, f"{REPORTS[profile].name} lacks a measurement the README shows"
     for name, block in blocks.items():
         start, stop = readme_block(text, name)

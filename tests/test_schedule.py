@@ -23,8 +23,18 @@ def test_derived_terms_are_consistent(kind):
     s = NoiseSchedule(kind, 200)
     torch.testing.assert_close(s.alpha_bar, torch.cumprod(1 - s.betas.double(), 0).float())
     torch.testing.assert_close(s.snr, s.alpha_bar / (1 - s.alpha_bar), rtol=1e-3, atol=1e-6)
-    # posterior variance lies between 0 and β_t; the mean coefficients recombine x0 = x_t = 1 into ≈ √ᾱ_{t−1}-ish
     assert bool((s.posterior_variance <= s.betas + 1e-7).all()) and s.posterior_variance[0].item() == 0
+    # the posterior q(x_{t−1} | x_t, x0) by Bayes, independently: the prior N(√ᾱ_{t−1} x0, 1 − ᾱ_{t−1}) times the
+    # likelihood N(x_t; √α_t x_{t−1}, β_t) is Gaussian with precision 1/(1 − ᾱ_{t−1}) + α_t/β_t and mean
+    # var · (√ᾱ_{t−1} x0 / (1 − ᾱ_{t−1}) + √α_t x_t / β_t): the schedule's β̃_t and its two mean coefficients
+    betas = s.betas.double()[1:]
+    prev = torch.cumprod(1 - s.betas.double(), 0)[:-1]  # ᾱ_{t−1} for t = 1 … T−1
+    var = 1 / (1 / (1 - prev) + (1 - betas) / betas)
+    torch.testing.assert_close(s.posterior_variance[1:].double(), var, rtol=1e-4, atol=1e-8)
+    torch.testing.assert_close(s.posterior_mean_coef_x0[1:].double(), var * prev.sqrt() / (1 - prev), rtol=1e-4,
+                               atol=1e-7)
+    torch.testing.assert_close(s.posterior_mean_coef_xt[1:].double(), var * (1 - betas).sqrt() / betas, rtol=1e-4,
+                               atol=1e-7)
 
 
 def test_q_sample_closed_form_matches_iterated_steps():

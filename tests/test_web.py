@@ -1,4 +1,6 @@
-"""The export for the in-browser generator (fmd_utils.web) and the generator panel's Python side (fmd_utils.generator).
+"""The export for the in-browser generator (fmd_utils.views.export) and the generator panel's Python side
+(fmd_utils.views.panel).
+
 The page itself is checked against the package in tests/test_generator.py (make test-book)."""
 
 from __future__ import annotations
@@ -182,3 +184,14 @@ def test_panel_bundle_is_the_page_div_when_building_the_book(pipe, monkeypatch):
     assert '<div class="fmd-generator" data-class="Sandal">' in bundle["text/html"]
     with pytest.raises(ValueError, match="class"):
         generator_panel(pipe, "Spaceship")
+
+
+def test_the_page_refuses_a_design_it_cannot_run():
+    """The page's generator ports the UNet and DDIM; the DiT (or another stored sampler) is refused, saying so."""
+    dit = load_pretrained(denoiser="dit")
+    with pytest.raises(ValueError, match="runs the UNet denoiser only; this model's is 'dit'"):
+        model_document(dit)
+    unet = load_pretrained()
+    unet.diffusion.sampling = unet.diffusion.sampling.replace(sampler="dpm++2m")
+    with pytest.raises(ValueError, match="samples with DDIM only; this model's stored sampler is 'dpm\\+\\+2m'"):
+        model_document(unet)

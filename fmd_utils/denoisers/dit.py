@@ -78,8 +78,10 @@ class DiTBlock(nn.Module):
         mixed = nn.functional.scaled_dot_product_attention(q, key, v)  # softmax(QKᵀ/√d) V per head
         return self.proj(mixed.transpose(1, 2).reshape(n, k, w))
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond).chunk(6, dim=1)
+    def forward(self, x: torch.Tensor, modulation: torch.Tensor) -> torch.Tensor:
+        """``x`` (N, K, W) tokens, ``modulation`` (N, 6W) = ``self.ada(e)`` per row (the caller computes it once per
+        distinct condition and gathers)."""
+        shift1, scale1, gate1, shift2, scale2, gate2 = modulation.chunk(6, dim=1)  # W_c SiLU(e)
         x = x + gate1[:, None] * self.attention(modulate(self.norm1(x), shift1, scale1))  # x + g₁ Attn(…)
         return x + gate2[:, None] * self.mlp(modulate(self.norm2(x), shift2, scale2))  # x + g₂ MLP(…)
 
@@ -119,11 +121,14 @@ class LatentDiT(nn.Module):
     def forward(self, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         check_inputs(z, t, y, self.latent_dim)
         emb, index = distinct_conditions(self.time_embedding, self.class_embedding, t, y)
-        cond = emb if index is None else emb.index_select(0, index)  # e per row
+
+        def per_row(per_pair: torch.Tensor) -> torch.Tensor:  # computed once per distinct (t, y), gathered per row
+            return per_pair if index is None else per_pair.index_select(0, index)
+
         x = self.input(z.reshape(len(z), self.config.tokens, self.token_size)) + self.position  # tokens + P
         for block in self.blocks:
-            x = block(x, cond)
-        shift, scale = self.final_ada(cond).chunk(2, dim=1)
+            x = block(x, per_row(block.ada(emb)))
+        shift, scale = per_row(self.final_ada(emb)).chunk(2, dim=1)
         return self.output(modulate(self.final_norm(x), shift, scale)).reshape(z.shape)
 
 

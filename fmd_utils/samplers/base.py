@@ -14,7 +14,7 @@ guided (ε̂, ẑ_0) at each of its timesteps, applies an update rule that never
 **The registry.** Each sampler module ends with one :func:`register` call: a :class:`Sampler` that owns the name the
 settings and the command lines use, the title figures and tables show, how many network evaluations it spends, and
 the checks specific to it. :class:`~fmd_utils.settings.SamplingSettings`, the command lines and the evaluator ask the
-registry (:func:`get_sampler`, :func:`sampler_names`); none of them lists samplers by name. Adding a sampler is one
+registry (:func:`get_sampler`, :func:`sampler_names`) for what a sampler is and does. Adding a sampler is one
 module with its update rule and loop, one :func:`register` call, one import line in
 :mod:`fmd_utils.samplers`, and its tests (README, "Extending").
 """
@@ -83,8 +83,8 @@ class Sampler:
     def validate(self, settings: SamplingSettings) -> None:
         """The checks that belong to this sampler (the shared ones are in ``SamplingSettings.validate``)."""
         if not self.uses_eta and settings.eta != 0:
-            raise ValueError(f"eta applies to stochastic samplers only; {self.title} is deterministic, so use "
-                             f"eta=0 (or sampler='ddim' for DDIM with eta = {settings.eta:g})")
+            raise ValueError(f"eta is DDIM's stochasticity and {self.title} does not read it: use eta=0 with "
+                             f"sampler={self.name!r} (or sampler='ddim' for DDIM with eta = {settings.eta:g})")
 
 
 REGISTRY: dict[str, Sampler] = {}

@@ -123,20 +123,32 @@ def _pack(tensors: dict[str, torch.Tensor | np.ndarray]) -> tuple[list[dict], st
     return index, base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
 
 
-def model_document(pipe: LatentDiffusionPipeline) -> dict:
-    """Everything the page needs, as one JSON-able dict (``data``: the packed weights)."""
-    diffusion, decoder = pipe.diffusion, pipe.autoencoder.decoder
+class UnsupportedModelError(ValueError):
+    """The page's generator cannot run this model (another denoiser, another stored sampler, another design)."""
+
+
+def check_page_can_run(pipe: LatentDiffusionPipeline) -> None:
+    """Raise :class:`UnsupportedModelError`, saying why, unless the page's JavaScript port runs ``pipe``'s model."""
+    diffusion = pipe.diffusion
     architecture = getattr(diffusion.denoiser, "architecture", type(diffusion.denoiser).__name__)
     if architecture != "unet":
-        raise ValueError(f"the page's generator runs the UNet denoiser only; this model's is {architecture!r}. "
-                         "Export a UNet checkpoint (the shipped diffusion.pt), or port the architecture to "
-                         "book/_generator/fmd-generator.js first")
+        raise UnsupportedModelError(
+            f"the page's generator runs the UNet denoiser only; this model's is {architecture!r}. Use a UNet "
+            "checkpoint (the shipped diffusion.pt), or port the architecture to book/_generator/fmd-generator.js")
     if diffusion.sampling.sampler != "ddim":
-        raise ValueError(f"the page's generator samples with DDIM only; this model's stored sampler is "
-                         f"{diffusion.sampling.sampler!r}. Store sampler='ddim' with it, or port the sampler")
+        raise UnsupportedModelError(
+            f"the page's generator samples with DDIM only; this model's stored sampler is "
+            f"{diffusion.sampling.sampler!r}. Store sampler='ddim' with it, or port the sampler")
     if diffusion.prediction != "v" or diffusion.denoiser.config.attention_heads != 1:
-        raise ValueError("the page implements the shipped design: v-prediction and one attention head; got "
-                         f"prediction={diffusion.prediction!r}, heads={diffusion.denoiser.config.attention_heads}")
+        raise UnsupportedModelError(
+            "the page implements the shipped design: v-prediction and one attention head; got "
+            f"prediction={diffusion.prediction!r}, heads={diffusion.denoiser.config.attention_heads}")
+
+
+def model_document(pipe: LatentDiffusionPipeline) -> dict:
+    """Everything the page needs, as one JSON-able dict (``data``: the packed weights)."""
+    check_page_can_run(pipe)
+    diffusion, decoder = pipe.diffusion, pipe.autoencoder.decoder
     schedule, settings = diffusion.schedule, diffusion.sampling
     tensors = {f"denoiser.{k}": v for k, v in diffusion.denoiser.state_dict().items()}
     tensors.update({f"decoder.{k}": v for k, v in decoder_tensors(decoder).items()})

@@ -21,10 +21,11 @@ import os
 
 import torch
 
+from ..checks import MAX_SEED, check_seed
 from ..classes import CLASS_NAMES, class_index
 from ..pipeline import LatentDiffusionPipeline
 from ..settings import SamplingSettings
-from .export import STEP_CHOICES
+from .export import STEP_CHOICES, check_page_can_run
 
 GRID = 4  # 16 samples, 4 × 4, as in the page
 SCALE, GAP = 3, 2  # each image shown 3× larger, 2 white pixels between images (as the page's canvas)
@@ -55,7 +56,8 @@ class GeneratorPanel:
     def __init__(self, pipe: LatentDiffusionPipeline, class_name: str = "Sandal", seed: int = 0) -> None:
         self.pipe = pipe
         self.class_name = CLASS_NAMES[class_index(class_name)]
-        self.seed = seed
+        self.seed = check_seed(seed)  # the page's rule: 0 … 2³² − 1
+        check_page_can_run(pipe)  # the static page runs the shipped design: refuse one whose images it cannot show
         stored = pipe.diffusion.sampling
         if stored.steps not in STEP_CHOICES:
             raise ValueError(f"the model's stored steps ({stored.steps}) are not among the panel's {STEP_CHOICES}")
@@ -97,7 +99,7 @@ class GeneratorPanel:
         interval = w.Checkbox(value=stored.guidance_interval is not None,
                               description=f"guide only for t in [{self.interval[0]}, {self.interval[1]}]")
         steps = w.Dropdown(options=list(STEP_CHOICES), value=stored.steps, description="steps (DDIM)", style=wide)
-        seed = w.BoundedIntText(value=self.seed, min=0, max=2**31 - 1, description="seed", style=wide)
+        seed = w.BoundedIntText(value=self.seed, min=0, max=MAX_SEED, description="seed", style=wide)
         button = w.Button(description="Generate", button_style="primary")
         image = w.Image(format="png", layout=w.Layout(width=f"{GRID * 28 * SCALE + (GRID - 1) * GAP}px"))
         status = w.HTML()

@@ -92,6 +92,15 @@ def _training_target(training: dict) -> str:
     return key if key in TARGETS else "train_minutes_full"
 
 
+def speeds(thr: dict) -> tuple[float, float | None, str]:
+    """(images/s of the stored sampler, images/s of the sampler that walks all T timesteps, its title) from a
+    report's ``throughput`` (reports before the registry named the keys after DDIM and DDPM)."""
+    if "stored_images_per_s" in thr:
+        return thr["stored_images_per_s"], thr.get("all_timesteps_images_per_s"), thr.get("all_timesteps_sampler", "")
+    stored = next(v for k, v in thr.items() if not k.startswith("ddpm"))
+    return stored, thr.get("ddpm_all_steps_guided_images_per_s"), "DDPM"
+
+
 def denoiser_of(r: dict) -> str | None:
     """The diffusion model's denoiser architecture in a report (None for reports from before the registry, which
     all measured the UNet)."""
@@ -113,7 +122,7 @@ def render_markdown(r: dict) -> str:
         "Per-class conditional accuracy (the first seed's samples): "
         + ", ".join(f"{name} {pct(acc)}" for name, acc in g["per_class_accuracy"].items()) + ".",
     ]
-    if r.get("guidance_sweep"):
+    if r.get("guidance_sweep") or r.get("interval_sweep") or r.get("step_sweep"):
         lines += ["", render_sweeps(r)]
     if r.get("flow_comparison"):
         lines += ["", render_flow_comparison(r)]
@@ -127,8 +136,8 @@ def render_headline(r: dict) -> str:
         r["throughput"]
     ae_dm_min = ((tr["autoencoder"]["train_seconds"] or 0) + (tr["diffusion"]["train_seconds"] or 0)) / 60
     judge_min = (tr["classifier"]["train_seconds"] or 0) / 60
-    fast_key = next(k for k in thr if not k.startswith("ddpm"))
-    seconds_1000 = 1000 / thr[fast_key]
+    stored_speed, slow_speed, slow_title = speeds(thr)
+    seconds_1000 = 1000 / stored_speed
     label = f"{sampler_title(g)}-{g['steps']}"
     denoiser, params = denoiser_of(r), tr["diffusion"].get("parameters")
     model = "" if denoiser is None else f"; the `{denoiser}` denoiser" + (f" ({params:,} parameters)" if params else "")
@@ -158,9 +167,9 @@ def render_headline(r: dict) -> str:
         target_row(f"1000 decoded samples, {label} with guidance", f"{seconds_1000:.2f} s", seconds_1000,
                    "seconds_per_1000_samples", at_most=True, unit=" s"),
     ]
-    if "ddpm_all_steps_guided_images_per_s" in thr:
-        headline.append(untargeted(f"DDPM, all {r['settings']['T']} steps, with guidance",
-                                   f"{thr['ddpm_all_steps_guided_images_per_s']:.0f} images/s"))
+    if slow_speed is not None:
+        headline.append(untargeted(f"{slow_title}, all {r['settings']['T']} steps, with guidance",
+                                   f"{slow_speed:.0f} images/s"))
     sets = [
         {"set": "real training images (the floor)", **floor, "fid_over_floor": 1.0, "precision_over_floor": 1.0,
          "recall_over_floor": 1.0, "plain": True},
@@ -196,23 +205,33 @@ def _ratio(header: str, key: str, spec: str) -> Column:
 
 
 def render_sweeps(r: dict) -> str:
-    """The guidance, guidance-interval and sampler sweeps at the sweep size (README "The sweeps")."""
-    g = r["generated"]
-    sf, n = r["sweep_floor"], r["guidance_sweep"][0]["samples"]
+    """The guidance, guidance-interval and sampler sweeps at the sweep size, those the report ran (README "The
+    sweeps")."""
+    g, sf = r["generated"], r["sweep_floor"]
+    n = next(rows[0]["samples"] for rows in (r.get(k) for k in ("guidance_sweep", "interval_sweep", "step_sweep"))
+             if rows)
     label = f"{sampler_title(g)}-{g['steps']}"
+    floor = f"real-vs-real at this N: FID {pm(sf, 'fid')}, precision {pm(sf, 'precision')}, recall {pm(sf, 'recall')}"
     guidance = Column("guidance w", lambda row: f"{row['guidance']:g}")
     applied = Column("applied on", INTERVAL.cell)
-    return "\n".join([
-        f"Guidance sweep ({label}, N = {n}; real-vs-real at this N: FID {pm(sf, 'fid')}, "
-        f"precision {pm(sf, 'precision')}, recall {pm(sf, 'recall')}):", "",
-        *table(r["guidance_sweep"], [guidance, applied, ACCURACY, FID_RATIO, PRECISION, RECALL,
-                                     measure("KID", "kid", ".5f"), SECONDS]),
-        "", f"Guidance interval sweep ({label}, guidance {g['guidance']:g}, N = {n}):", "",
-        *table(r["interval_sweep"], [INTERVAL, ACCURACY, FID_RATIO, PRECISION, RECALL, SECONDS]),
-        "", f"Sampler sweep (guidance {g['guidance']:g} on {interval_label(g['guidance_interval'])}, N = {n}):", "",
-        *table(r["step_sweep"], [Column("sampler", sampler_title), Column("steps", lambda row: f"{row['steps']}"),
-                                 ACCURACY, FID_RATIO, PRECISION, RECALL, SECONDS]),
-    ])
+    parts = []
+    if r.get("guidance_sweep"):
+        parts += [f"Guidance sweep ({label}, N = {n}; {floor}):", "",
+                  *table(r["guidance_sweep"], [guidance, applied, ACCURACY, FID_RATIO, PRECISION, RECALL,
+                                               measure("KID", "kid", ".5f"), SECONDS])]
+        floor = None  # said once, with the first table
+    if r.get("interval_sweep"):
+        parts += ["", f"Guidance interval sweep ({label}, guidance {g['guidance']:g}, N = {n}"
+                  + (f"; {floor}" if floor else "") + "):", "",
+                  *table(r["interval_sweep"], [INTERVAL, ACCURACY, FID_RATIO, PRECISION, RECALL, SECONDS])]
+        floor = None
+    if r.get("step_sweep"):
+        parts += ["", f"Sampler sweep (guidance {g['guidance']:g} on {interval_label(g['guidance_interval'])}, "
+                  f"N = {n}" + (f"; {floor}" if floor else "") + "):", "",
+                  *table(r["step_sweep"], [Column("sampler", sampler_title),
+                                           Column("steps", lambda row: f"{row['steps']}"),
+                                           ACCURACY, FID_RATIO, PRECISION, RECALL, SECONDS])]
+    return "\n".join(parts).lstrip("\n")
 
 
 def render_flow_comparison(r: dict) -> str:
@@ -261,7 +280,7 @@ def readme_blocks(r: dict) -> dict[str, str]:
     profile = r["training"]["autoencoder"]["profile"]
     head = headline_block_name(profile, denoiser_of(r) or "unet")
     blocks = {head: render_headline(r)}
-    if r.get("guidance_sweep"):
+    if r.get("guidance_sweep") or r.get("interval_sweep") or r.get("step_sweep"):
         blocks[f"{head}-sweeps"] = render_sweeps(r)
     if r.get("flow_comparison"):
         blocks[f"{head}-flow"] = render_flow_comparison(r)
@@ -284,3 +303,23 @@ def sync_readme(readme: str | os.PathLike, r: dict) -> bool:
     if new != text:
         path.write_text(new)
     return new != text
+
+
+# --------------------------------------------------------------------------------------------------- denoisers
+def render_denoiser_comparison(reports: dict[str, dict], step_ms: dict[str, float] | None = None) -> str:
+    """Benchmark reports of the same model with different denoisers (name → ``metrics.json``), side by side: size,
+    quality beside the floor, and speed (the recorded training loop, sampling, and ``step_ms``, a training step's
+    milliseconds measured by the caller on one machine)."""
+    rows = []
+    for name, r in reports.items():
+        g, tr = r["generated"], r["training"]["diffusion"]
+        rows.append({"name": name, **g, "parameters": tr["parameters"], "train_minutes": tr["train_seconds"] / 60,
+                     "seconds_per_1000": 1000 / speeds(r["throughput"])[0]})
+    columns = [Column("denoiser", lambda row: row["name"]), Column("parameters", lambda row: f"{row['parameters']:,}"),
+               ACCURACY, measure("FID / floor", "fid_over_floor", ".2f"),
+               measure("precision / real", "precision_over_floor"), measure("recall / real", "recall_over_floor"),
+               Column("s per 1000 samples", lambda row: f"{row['seconds_per_1000']:.2f}"),
+               Column("training loop (recorded)", lambda row: f"{row['train_minutes']:.1f} min")]
+    if step_ms:
+        columns.append(Column("ms per training step (here)", lambda row: f"{step_ms[row['name']]:.1f}"))
+    return "\n".join(table(rows, columns))

@@ -1,6 +1,6 @@
 """Show the package's own code in a chapter, so the listing beside an equation can never drift from what runs.
 
-    >>> from fmd_utils.source import show_source
+    >>> from fmd_utils.views import show_source
     >>> show_source(LatentDiffusion.loss_at)          # in a notebook: highlighted, with its file and line numbers
 
 The listing is self-contained HTML (Pygments with inline styles: no stylesheet, nothing fetched), so it looks the
