@@ -63,6 +63,13 @@ def test_page_renders_offline(browser, page_name):
     assert not errors, f"console errors: {errors[:5]}"
     assert not failed, f"failed requests: {failed[:5]}"
     assert not remote, f"requests leaving the disk: {remote[:5]}"
+    # a Markdown table a cell displayed (the benchmark's tables) must be a table, not its pipes as text
+    pipes = page.evaluate(r"""() => {
+        const prose = document.querySelector('main').cloneNode(true);
+        prose.querySelectorAll('pre, code, script, .highlight').forEach(e => e.remove());
+        return /\|\s*-{3,}\s*\|/.test(prose.innerText);
+    }""")
+    assert not pipes, "a Markdown table is shown as text (its |---| rule is in the prose)"
     broken = page.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
                            ".map(i => i.src.slice(0, 80))")
     assert not broken, f"broken images: {broken}"
