@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, set[str]]] = [
                             "denoisers", "samplers"}),
     ("models", {"settings", "diffusion", "flow"}),
     ("storage", {"config", "checkpoint"}),
-    ("library", {"pipeline", "trajectory", "training", "evaluation"}),
+    ("library", {"pipeline", "trajectory", "training", "evaluation", "exercises"}),
     ("views", {"views"}),
     ("command lines", {"cli", "train", "evaluate", "grids", "web"}),
     ("package", {""}),

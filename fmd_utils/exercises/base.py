@@ -1,0 +1,98 @@
+"""Exercises the learner writes, and checkers that say *what* is wrong with an attempt.
+
+An :class:`Exercise` holds the package's own function (the reference), inputs chosen to tell likely mistakes apart,
+and the likely mistakes themselves, each written as the wrong mathematics it stands for (ᾱ_{t−1} for ᾱ_t, ᾱ where
+√ᾱ belongs, the noise with the wrong sign, …) beside the message that names it. :meth:`Exercise.check` runs an
+attempt on the inputs and answers with a :class:`Verdict`:
+
+* **passed** — equal to the reference (to floating-point tolerance) on every input;
+* **not attempted** — the stub still raises ``NotImplementedError`` (:func:`not_written`), so a reader who only reads
+  carries on with the package's version;
+* **mistake** — equal to one of the known mistakes: its message says what to change;
+* **wrong** — equal to neither: the largest difference and where, so the learner can look.
+
+Because a mistake is recognised by what it computes, not by how it is spelled, any implementation of the same wrong
+mathematics is diagnosed the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+STATUSES = ("passed", "not attempted", "mistake", "wrong")
+
+
+def not_written(exercise: str):
+    """What a stub does until the learner writes it: raise, naming the exercise."""
+    raise NotImplementedError(f"Student exercise: {exercise} — not written yet")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check: ``status`` (one of :data:`STATUSES`) and a message for the learner."""
+
+    exercise: str
+    status: str
+    message: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def __str__(self) -> str:
+        return f"{self.exercise}: {self.status} — {self.message}"
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A likely mistake: the wrong function it amounts to, and the message that names it."""
+
+    message: str
+    compute: Callable
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise: the ``reference`` (the package's function), the ``cases`` to try (each a tuple of arguments),
+    and the ``mistakes`` to recognise."""
+
+    name: str
+    reference: Callable
+    cases: Callable[[], Sequence[tuple]]
+    mistakes: tuple[Mistake, ...] = field(default_factory=tuple)
+    rtol: float = 1e-4
+    atol: float = 1e-5
+
+    def _agrees(self, got, expected) -> bool:
+        got, expected = torch.as_tensor(got, dtype=torch.float64), torch.as_tensor(expected, dtype=torch.float64)
+        return got.shape == expected.shape and torch.allclose(got, expected, rtol=self.rtol, atol=self.atol)
+
+    def check(self, attempt: Callable) -> Verdict:
+        """Run ``attempt`` on every case and say whether it is right, not written, a known mistake, or wrong."""
+        outputs = []
+        for args in self.cases():
+            try:
+                outputs.append(attempt(*args))
+            except NotImplementedError:
+                return Verdict(self.name, "not attempted", "the stub is not written yet; the chapter carries on "
+                                                           "with the package's version")
+            except Exception as error:  # noqa: BLE001 - a learner's code may raise anything: report it, do not crash
+                return Verdict(self.name, "wrong", f"it raised {type(error).__name__}: {error}")
+        cases = list(self.cases())
+        if all(self._agrees(out, self.reference(*args)) for out, args in zip(outputs, cases, strict=True)):
+            return Verdict(self.name, "passed", "matches the package on every test input")
+        for mistake in self.mistakes:
+            if all(self._agrees(out, mistake.compute(*args)) for out, args in zip(outputs, cases, strict=True)):
+                return Verdict(self.name, "mistake", mistake.message)
+        got = torch.as_tensor(outputs[0], dtype=torch.float64)
+        expected = torch.as_tensor(self.reference(*cases[0]), dtype=torch.float64)
+        if got.shape != expected.shape:
+            return Verdict(self.name, "wrong", f"the result has shape {tuple(got.shape)}, expected "
+                                               f"{tuple(expected.shape)}")
+        diff = (got - expected).abs()
+        where = tuple(int(i) for i in torch.nonzero(diff == diff.max())[0]) if diff.ndim else ()
+        return Verdict(self.name, "wrong", f"the result differs from the package's by up to {diff.max():.3g} "
+                                           f"(at index {where}); none of the known mistakes explains it")

@@ -1,0 +1,96 @@
+"""The exercise checkers: a right answer passes however it is written, the stub is "not attempted", and each likely
+mistake — written here independently of the checker's own version — is named."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from fmd_utils.exercises import EXERCISES, check, not_written
+
+
+# independent implementations (loops and scalars, not the checker's vectorised formulas)
+def alpha_bar_loop(betas, shift=False, of=lambda b: 1 - b, combine=lambda acc, x: acc * x):
+    out, acc = [], 1.0
+    for b in betas.tolist():
+        if shift:
+            out.append(acc)
+        acc = combine(acc, of(b))
+        if not shift:
+            out.append(acc)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def q_sample_rows(x0, t, noise, ab, signal=math.sqrt, spread=lambda v: math.sqrt(v), sign=1, offset=0):
+    rows = []
+    for i, ti in enumerate(t.tolist()):
+        a = 1.0 if ti - offset < 0 else float(ab[ti - offset])
+        rows.append(signal(a) * x0[i] + sign * spread(1 - a) * noise[i])
+    return torch.stack(rows)
+
+
+ATTEMPTS = {
+    "alpha_bar": [
+        (alpha_bar_loop, "passed"),
+        (lambda b: alpha_bar_loop(b, of=lambda x: x), "product of the β_t"),
+        (lambda b: alpha_bar_loop(b, shift=True), "ᾱ_{t−1}, one step late"),
+        (lambda b: alpha_bar_loop(b, combine=lambda acc, x: acc + x) - 1, "a sum of the α_s"),  # 1 + Σ α − 1
+        (lambda b: 1.1 * alpha_bar_loop(b), None),  # wrong in a way no known mistake explains
+        (lambda b: 1 - alpha_bar_loop(b), "1 − ᾱ_t, the noise's variance"),
+    ],
+    "q_sample": [
+        (q_sample_rows, "passed"),
+        (lambda *a: q_sample_rows(*a, signal=lambda v: v), "scaled by ᾱ_t where √ᾱ_t belongs"),
+        (lambda *a: q_sample_rows(*a, spread=lambda v: v), "its variance 1 − ᾱ_t"),
+        (lambda *a: q_sample_rows(*a, offset=1), "ᾱ_{t−1} is used for ᾱ_t"),
+        (lambda *a: q_sample_rows(*a, sign=-1), "the noise is subtracted"),
+    ],
+    "guidance": [
+        (lambda c, u, w: w * c + (1 - w) * u, "passed"),  # the same mix, written the other way
+        (lambda c, u, w: c - w * (c - u), "weights are swapped"),  # = (1 − w) c + w u
+        (lambda c, u, w: (1 + w) * c - w * u, "starts from the conditional"),
+        (lambda c, u, w: c * w, "only the conditional prediction"),
+    ],
+    "ddim_step": [
+        (lambda z0, e, a, an: an ** 0.5 * z0 + (1 - an) ** 0.5 * e, "passed"),
+        (lambda z0, e, a, an: an * z0 + (1 - an) * e, "scaled by ᾱ' where √ᾱ' belongs"),
+        (lambda z0, e, a, an: a ** 0.5 * z0 + (1 - a) ** 0.5 * e, "re-noised to the current level"),
+        (lambda z0, e, a, an: z0 + 0 * e, "jumps straight to the clean estimate"),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_every_exercise_has_named_mistakes_that_differ_from_the_answer(name):
+    exercise = EXERCISES[name]
+    assert len(exercise.mistakes) >= 2 and len(ATTEMPTS[name]) >= 3
+    for mistake in exercise.mistakes:  # a "mistake" the inputs cannot tell from the answer would diagnose nothing
+        assert not all(exercise._agrees(mistake.compute(*args), exercise.reference(*args)) for args in exercise.cases())
+    assert exercise.check(exercise.reference).passed
+
+
+@pytest.mark.parametrize("name, attempt, expected", [(n, a, e) for n, rows in ATTEMPTS.items() for a, e in rows])
+def test_attempts_are_diagnosed_by_what_they_compute(name, attempt, expected):
+    verdict = EXERCISES[name].check(attempt)
+    if expected == "passed":
+        assert verdict.status == "passed", verdict
+    elif expected is None:
+        assert verdict.status == "wrong" and "differs from the package's by up to" in verdict.message, verdict
+    else:
+        assert verdict.status == "mistake" and expected in verdict.message, verdict
+
+
+def test_the_stub_is_not_attempted_and_other_failures_are_reported(capsys):
+    def stub(*args):
+        not_written("q_sample")
+
+    assert check("q_sample", stub).status == "not attempted"
+    assert "q_sample: not attempted" in capsys.readouterr().out
+    broken = EXERCISES["guidance"].check(lambda c, u, w: c @ u)  # shapes that do not multiply
+    assert broken.status == "wrong" and "raised RuntimeError" in broken.message
+    shaped = EXERCISES["ddim_step"].check(lambda z0, e, a, an: z0[:1])
+    assert shaped.status == "wrong" and "shape (1, 8), expected (4, 8)" in shaped.message
+    with pytest.raises(ValueError, match="exercise must be one of"):
+        check("ddpm_step", stub)
