@@ -31,6 +31,25 @@ def q_sample_rows(x0, t, noise, ab, signal=math.sqrt, spread=lambda v: math.sqrt
     return torch.stack(rows)
 
 
+def sinusoids_loop(t, dim, sign=-1, divisor=None, cos_first=False):
+    half = dim // 2
+    rows = []
+    for ti in t.tolist():
+        freqs = [10_000 ** (sign * i / (divisor or half)) for i in range(half)]
+        sin, cos = [math.sin(ti * f) for f in freqs], [math.cos(ti * f) for f in freqs]
+        rows.append(cos + sin if cos_first else sin + cos)
+    return torch.tensor(rows)
+
+
+def v_rows(z0, eps, t, ab, flip=1, swap=False):
+    rows = []
+    for i, ti in enumerate(t.tolist()):
+        a, s = math.sqrt(float(ab[ti])), math.sqrt(1 - float(ab[ti]))
+        first, second = (z0[i], eps[i]) if swap else (eps[i], z0[i])
+        rows.append(flip * (a * first - s * second))
+    return torch.stack(rows)
+
+
 ATTEMPTS = {
     "alpha_bar": [
         (alpha_bar_loop, "passed"),
@@ -52,6 +71,34 @@ ATTEMPTS = {
         (lambda c, u, w: c - w * (c - u), "weights are swapped"),  # = (1 − w) c + w u
         (lambda c, u, w: (1 + w) * c - w * u, "starts from the conditional"),
         (lambda c, u, w: c * w, "only the conditional prediction"),
+    ],
+    "sinusoidal_embedding": [
+        (sinusoids_loop, "passed"),
+        (lambda t, d: sinusoids_loop(t, d, sign=1), "the frequencies grow"),
+        (lambda t, d: sinusoids_loop(t, d, divisor=d), "divided by d, not d/2"),
+        (lambda t, d: sinusoids_loop(t, d, cos_first=True), "the cosines come first"),
+    ],
+    "v_target": [
+        (v_rows, "passed"),
+        (lambda *a: v_rows(*a, flip=-1), "the sign is flipped"),
+        (lambda *a: v_rows(*a, swap=True), "trade places"),
+        (lambda z0, eps, t, ab: eps * 1.0, "the ε-target"),
+    ],
+    "flow_target": [
+        (lambda z0, e: -(z0 - e), "passed"),
+        (lambda z0, e: -(e - z0), "points the wrong way"),
+        (lambda z0, e: e + 0 * z0, "the noise alone"),
+    ],
+    "euler_step": [
+        (lambda z, v, vn, t, tn: z - (t - tn) * v, "passed"),
+        (lambda z, v, vn, t, tn: z + abs(t - tn) * v, "goes the wrong way"),
+        (lambda z, v, vn, t, tn: z - t * v, "scaled by t"),
+        (lambda z, v, vn, t, tn: z - (t - tn) * vn, "velocity at the end point"),
+    ],
+    "heun_step": [
+        (lambda z, v, vn, t, tn: z - (t - tn) * (v + vn) / 2, "passed"),
+        (lambda z, v, vn, t, tn: z - (t - tn) * v - (t - tn) * vn, "added, not averaged"),
+        (lambda z, v, vn, t, tn: z - (t - tn) * v, "this is Euler's step"),
     ],
     "ddim_step": [
         (lambda z0, e, a, an: an ** 0.5 * z0 + (1 - an) ** 0.5 * e, "passed"),

@@ -1,10 +1,15 @@
 """The exercises of the chapters, each with the mistakes a learner is likely to make (written as the mathematics they
-amount to). Chapter 2: ᾱ from β and the forward jump q(z_t | z_0); chapter 4: the guidance mix and a DDIM step."""
+amount to). Chapter 2: ᾱ from β and the forward jump q(z_t | z_0); chapter 3: the sinusoidal embedding and the
+v-target; chapter 4: the guidance mix and a DDIM step; chapter 6: the flow-matching target, an Euler and a Heun step."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from ..embeddings import sinusoidal_embedding
+from ..flow import euler_step, heun_step
 from ..samplers import ddim_step
 from ..schedule import NoiseSchedule
 from .base import Exercise, Mistake
@@ -122,4 +127,111 @@ DDIM_STEP = Exercise(
     ),
 )
 
-EXERCISES: dict[str, Exercise] = {e.name: e for e in (ALPHA_BAR, Q_SAMPLE, GUIDANCE, DDIM_STEP)}
+# --------------------------------------------------------------------------------------------------- chapter 3
+def _embedding_cases():
+    # small t: a mistake with growing frequencies reaches angles of thousands, where float32 and float64 sines part
+    # ways; within these the comparison stays meaningful at the tolerance below
+    return [(torch.tensor([0, 1, 2, 3, 5]), 8), (torch.tensor([0, 1]), 16)]
+
+
+def _sinusoids(t: torch.Tensor, dim: int, exponent_sign: float = -1.0, divisor: int | None = None,
+               cos_first: bool = False) -> torch.Tensor:
+    half = dim // 2
+    omega = torch.exp(exponent_sign * math.log(10_000.0) * torch.arange(half, dtype=torch.float32) / (divisor or half))
+    angles = t.float()[:, None] * omega[None, :]
+    parts = [torch.cos(angles), torch.sin(angles)] if cos_first else [torch.sin(angles), torch.cos(angles)]
+    return torch.cat(parts, dim=1)
+
+
+EMBEDDING = Exercise(
+    "sinusoidal_embedding",
+    sinusoidal_embedding,  # [sin(t ω_i), cos(t ω_i)], ω_i = 10000^(−i/(d/2))
+    _embedding_cases,
+    (
+        Mistake("the frequencies grow, ω_i = 10000^(+i/(d/2)): they must fall from 1 to about 1/10000, so that slow "
+                "sinusoids tell far-apart timesteps apart", lambda t, dim: _sinusoids(t, dim, exponent_sign=1.0)),
+        Mistake("the exponent is divided by d, not d/2: the slowest frequency is then 10000^(−1/2) = 1/100, and the "
+                "embedding misses the slow end", lambda t, dim: _sinusoids(t, dim, divisor=dim)),
+        Mistake("the cosines come first: the package (and its checkpoints) put the sines in the first half",
+                lambda t, dim: _sinusoids(t, dim, cos_first=True)),
+    ),
+    atol=1e-3,
+)
+
+
+def _v_cases():
+    g = _generator()
+    z0, eps = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
+    return [(z0, eps, torch.tensor([0, 200, 500, 800, 999]), SCHEDULE.alpha_bar)]
+
+
+V_TARGET = Exercise(
+    "v_target",
+    lambda z0, eps, t, ab: SCHEDULE.velocity(z0, t, eps),  # v = √ᾱ_t ε − √(1 − ᾱ_t) z_0
+    _v_cases,
+    (
+        Mistake("the sign is flipped: v = √ᾱ_t ε − √(1 − ᾱ_t) z_0, so at t ≈ T − 1 (ᾱ ≈ 0) v ≈ −z_0",
+                lambda z0, eps, t, ab: _rows((1 - ab[t]).sqrt()) * z0 - _rows(ab[t].sqrt()) * eps),
+        Mistake("z_0 and ε trade places: ε goes with √ᾱ_t and z_0 with √(1 − ᾱ_t)",
+                lambda z0, eps, t, ab: _rows(ab[t].sqrt()) * z0 - _rows((1 - ab[t]).sqrt()) * eps),
+        Mistake("this is the ε-target, the noise itself: v mixes the noise and the clean latent",
+                lambda z0, eps, t, ab: eps.clone()),
+    ),
+)
+
+
+# --------------------------------------------------------------------------------------------------- chapter 6
+def _flow_target_cases():
+    g = _generator()
+    return [(torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g))]
+
+
+FLOW_TARGET = Exercise(
+    "flow_target",
+    lambda z0, noise: noise - z0,  # d/dt [(1 − t) z_0 + t ε] = ε − z_0
+    _flow_target_cases,
+    (
+        Mistake("the velocity points the wrong way: z_t = (1 − t) z_0 + t ε moves towards the noise as t grows, so "
+                "dz/dt = ε − z_0", lambda z0, noise: z0 - noise),
+        Mistake("this is the noise alone: the straight path's velocity is the difference ε − z_0",
+                lambda z0, noise: noise.clone()),
+    ),
+)
+
+
+def _step_cases():
+    g = _generator()
+    z, v, v_next = (torch.randn(4, 8, generator=g) for _ in range(3))
+    return [(z, v, v_next, 1.0, 0.75), (z, v, v_next, 0.5, 0.25)]
+
+
+EULER_STEP = Exercise(
+    "euler_step",
+    lambda z, v, v_next, t, t_next: euler_step(z, v, t, t_next),  # z + (t_next − t) v
+    _step_cases,
+    (
+        Mistake("the step goes the wrong way: sampling runs from t = 1 to 0, so h = t_next − t is negative",
+                lambda z, v, v_next, t, t_next: z + (t - t_next) * v),
+        Mistake("the step is scaled by t, not by the step size t_next − t",
+                lambda z, v, v_next, t, t_next: z - t * v),
+        Mistake("the velocity at the end point is used: Euler's step uses the velocity where it starts",
+                lambda z, v, v_next, t, t_next: z + (t_next - t) * v_next),
+    ),
+)
+
+HEUN_STEP = Exercise(
+    "heun_step",
+    lambda z, v, v_next, t, t_next: heun_step(z, v, v_next, t, t_next),  # z + h (v + v') / 2
+    _step_cases,
+    (
+        Mistake("the two velocities are added, not averaged: Heun moves by h (v + v') / 2",
+                lambda z, v, v_next, t, t_next: z + (t_next - t) * (v + v_next)),
+        Mistake("only the end point's velocity is used (an Euler step with v'): Heun averages it with the start's",
+                lambda z, v, v_next, t, t_next: z + (t_next - t) * v_next),
+        Mistake("this is Euler's step: the correction averages in the velocity at Euler's end point",
+                lambda z, v, v_next, t, t_next: z + (t_next - t) * v),
+    ),
+)
+
+EXERCISES: dict[str, Exercise] = {e.name: e for e in (ALPHA_BAR, Q_SAMPLE, EMBEDDING, V_TARGET, GUIDANCE, DDIM_STEP,
+                                                      FLOW_TARGET, EULER_STEP, HEUN_STEP)}
