@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 NOTEBOOKS_MD    := $(wildcard notebooks/*.md)
 NOTEBOOKS_IPYNB := $(NOTEBOOKS_MD:.md=.ipynb)
 
-.PHONY: all setup data notebooks lab book browser test-book test test-unit test-notebooks lint test-slow train train-fast train-quick evaluate evaluate-fast train-dit evaluate-dit samples clean help
+.PHONY: all setup data notebooks student lab book browser test-book test test-unit test-notebooks lint test-slow train train-fast train-quick evaluate evaluate-fast train-dit evaluate-dit samples clean help
 
 all: book samples ## set up, then the main job: build the book (book/_build/html/index.html) and a sample grid
 
@@ -43,10 +43,16 @@ data: ## make Fashion-MNIST available (FMD_DATA_DIR, else Debian's dataset-fashi
 	fi
 
 # ----------------------------------------------------------------------------------------------- notebooks
-notebooks/%.ipynb: notebooks/%.md | $(STAMP)
-	$(VENV)/bin/jupytext --quiet --to ipynb $<
+# The learner's edition of each chapter (JupyterLab, the book, nbval): every exercise a stub with its check, and the
+# solution folded below it; written from the MyST source, where the solutions sit between ### BEGIN/END SOLUTION.
+notebooks/%.ipynb: notebooks/%.md fmd_utils/exercises/editions.py | $(STAMP)
+	$(PY) -m fmd_utils.exercises edition learner $< $@
 
-notebooks: $(NOTEBOOKS_IPYNB) ## generate the .ipynb files from the MyST sources (jupytext)
+notebooks: $(NOTEBOOKS_IPYNB) ## generate the learner's .ipynb of each chapter from its MyST source
+
+student: setup ## a teacher's handout: the chapters with their exercises as stubs and no solutions, in student/
+	$(PY) -m fmd_utils.exercises student student $(NOTEBOOKS_MD)
+	@echo "Student notebooks in student/; grade one with: $(PY) -m fmd_utils.exercises grade student/02_forward_diffusion.ipynb"
 
 # JupyterLab listens on this machine only, with a fresh login token (printed in the URL); as root it needs
 # --allow-root, and this Makefile runs as root when it installs with apt-get.
@@ -67,7 +73,7 @@ book/_build/.inputs-stamp: $(BOOK_INPUTS)
 book/_generated/fmd-model.js: $(wildcard checkpoints/*.pt) $(wildcard fmd_utils/*.py fmd_utils/*/*.py) | $(STAMP)
 	$(PY) -m fmd_utils.web --out book/_generated
 
-book: setup book/_build/.inputs-stamp book/_generated/fmd-model.js ## build the static book (offline) into book/_build/html
+book: setup notebooks book/_build/.inputs-stamp book/_generated/fmd-model.js ## build the static book (offline) into book/_build/html
 	bash book/vendor.sh
 	TQDM_DISABLE=1 FMD_STATIC_PLAYERS=1 $(VENV)/bin/jupyter-book build book --warningiserror --keep-going
 	@echo "Book built: open book/_build/html/index.html"
@@ -125,4 +131,4 @@ samples: setup ## write results/samples_grid.png from the shipped checkpoints
 	$(PY) -m fmd_utils.grids --out results
 
 clean: ## remove build outputs (keeps .venv, checkpoints and results)
-	rm -rf build book/_build .pytest_cache
+	rm -rf build book/_build .pytest_cache student

@@ -31,6 +31,11 @@ def q_sample_rows(x0, t, noise, ab, signal=math.sqrt, spread=lambda v: math.sqrt
     return torch.stack(rows)
 
 
+def q_step_rows(x, t, noise, betas, keep=lambda b: math.sqrt(1 - b), spread=math.sqrt):
+    return torch.stack([keep(float(betas[ti])) * x[i] + spread(float(betas[ti])) * noise[i]
+                        for i, ti in enumerate(t.tolist())])
+
+
 def sinusoids_loop(t, dim, sign=-1, divisor=None, cos_first=False):
     half = dim // 2
     rows = []
@@ -65,6 +70,12 @@ ATTEMPTS = {
         (lambda *a: q_sample_rows(*a, spread=lambda v: v), "its variance 1 − ᾱ_t"),
         (lambda *a: q_sample_rows(*a, offset=1), "ᾱ_{t−1} is used for ᾱ_t"),
         (lambda *a: q_sample_rows(*a, sign=-1), "the noise is subtracted"),
+    ],
+    "q_step": [
+        (q_step_rows, "passed"),
+        (lambda *a: q_step_rows(*a, spread=lambda b: b), "its variance β_t"),
+        (lambda *a: q_step_rows(*a, keep=lambda b: 1.0), "the signal is not shrunk"),
+        (lambda *a: q_step_rows(*a, keep=lambda b: 1 - b), "scaled by 1 − β_t where √(1 − β_t)"),
     ],
     "guidance": [
         (lambda c, u, w: w * c + (1 - w) * u, "passed"),  # the same mix, written the other way
@@ -133,11 +144,14 @@ def test_the_stub_is_not_attempted_and_other_failures_are_reported(capsys):
     def stub(*args):
         not_written("q_sample")
 
-    assert check("q_sample", stub).status == "not attempted"
+    carry_on = check("q_sample", stub)
     assert "q_sample: not attempted" in capsys.readouterr().out
+    assert carry_on is EXERCISES["q_sample"].reference  # the chapter carries on with the package's version
+    right = EXERCISES["q_sample"].reference
+    assert check("q_sample", lambda *a: right(*a)) is not right  # a passing attempt is the one carried on with
     broken = EXERCISES["guidance"].check(lambda c, u, w: c @ u)  # shapes that do not multiply
     assert broken.status == "wrong" and "raised RuntimeError" in broken.message
     shaped = EXERCISES["ddim_step"].check(lambda z0, e, a, an: z0[:1])
     assert shaped.status == "wrong" and "shape (1, 8), expected (4, 8)" in shaped.message
     with pytest.raises(ValueError, match="exercise must be one of"):
-        check("ddpm_step", stub)
+        check("no_such_exercise", stub)

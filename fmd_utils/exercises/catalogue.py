@@ -53,11 +53,13 @@ def _q_sample_cases():
     g = _generator()
     x0, noise = torch.randn(6, 8, generator=g), torch.randn(6, 8, generator=g)
     t = torch.tensor([0, 1, 150, 500, 800, 999])
-    return [(x0, t, noise, SCHEDULE.alpha_bar)]
+    images, image_noise = torch.randn(3, 1, 4, 4, generator=g), torch.randn(3, 1, 4, 4, generator=g)
+    return [(x0, t, noise, SCHEDULE.alpha_bar), (images, torch.tensor([3, 400, 990]), image_noise, SCHEDULE.alpha_bar)]
 
 
-def _rows(values: torch.Tensor) -> torch.Tensor:
-    return values[:, None]
+def _rows(values: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
+    """One value per example, shaped to broadcast over the rest of ``like`` (a batch of latents or of images)."""
+    return values.reshape(-1, *[1] * ((like.ndim if like is not None else 2) - 1))
 
 
 Q_SAMPLE = Exercise(
@@ -66,16 +68,42 @@ Q_SAMPLE = Exercise(
     _q_sample_cases,
     (
         Mistake("the clean latent is scaled by ᾱ_t where √ᾱ_t belongs (q(z_t | z_0) has mean √ᾱ_t z_0)",
-                lambda x0, t, noise, ab: _rows(ab[t]) * x0 + _rows((1 - ab[t]).sqrt()) * noise),
+                lambda x0, t, noise, ab: _rows(ab[t], x0) * x0 + _rows((1 - ab[t]).sqrt(), x0) * noise),
         Mistake("the noise is scaled by its variance 1 − ᾱ_t where its standard deviation √(1 − ᾱ_t) belongs",
-                lambda x0, t, noise, ab: _rows(ab[t].sqrt()) * x0 + _rows(1 - ab[t]) * noise),
+                lambda x0, t, noise, ab: _rows(ab[t].sqrt(), x0) * x0 + _rows(1 - ab[t], x0) * noise),
         Mistake("ᾱ_{t−1} is used for ᾱ_t: the index is one step early (ᾱ[t], not ᾱ[t − 1])",
-                lambda x0, t, noise, ab: _rows(_shift(ab)[t].sqrt()) * x0 + _rows((1 - _shift(ab)[t]).sqrt()) * noise),
+                lambda x0, t, noise, ab: _rows(_shift(ab)[t].sqrt(), x0) * x0
+                + _rows((1 - _shift(ab)[t]).sqrt(), x0) * noise),
         Mistake("the noise is subtracted: z_t = √ᾱ_t z_0 + √(1 − ᾱ_t) ε adds it (the sign matters once the same ε is "
                 "the training target)",
-                lambda x0, t, noise, ab: _rows(ab[t].sqrt()) * x0 - _rows((1 - ab[t]).sqrt()) * noise),
+                lambda x0, t, noise, ab: _rows(ab[t].sqrt(), x0) * x0 - _rows((1 - ab[t]).sqrt(), x0) * noise),
         Mistake("the two scales are swapped: the signal gets √(1 − ᾱ_t) and the noise √ᾱ_t",
-                lambda x0, t, noise, ab: _rows((1 - ab[t]).sqrt()) * x0 + _rows(ab[t].sqrt()) * noise),
+                lambda x0, t, noise, ab: _rows((1 - ab[t]).sqrt(), x0) * x0 + _rows(ab[t].sqrt(), x0) * noise),
+    ),
+)
+
+
+
+def _q_step_cases():
+    g = _generator()
+    x, noise = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
+    return [(x, torch.tensor([0, 10, 300, 700, 999]), noise, SCHEDULE.betas)]
+
+
+Q_STEP = Exercise(
+    "q_step",
+    lambda x_prev, t, noise, betas: SCHEDULE.q_step(x_prev, t, noise),  # x_t = √(1 − β_t) x_{t−1} + √β_t ε
+    _q_step_cases,
+    (
+        Mistake("the noise is scaled by its variance β_t where its standard deviation √β_t belongs",
+                lambda x, t, noise, b: _rows((1 - b[t]).sqrt(), x) * x + _rows(b[t], x) * noise),
+        Mistake("the signal is not shrunk: x_t = √(1 − β_t) x_{t−1} + √β_t ε keeps the variance at 1 only because the "
+                "signal is scaled down as the noise comes in",
+                lambda x, t, noise, b: x + _rows(b[t].sqrt(), x) * noise),
+        Mistake("the signal is scaled by 1 − β_t where √(1 − β_t) belongs (its variance, not its scale)",
+                lambda x, t, noise, b: _rows(1 - b[t], x) * x + _rows(b[t].sqrt(), x) * noise),
+        Mistake("the two scales are swapped: the signal gets √β_t and the noise √(1 − β_t)",
+                lambda x, t, noise, b: _rows(b[t].sqrt(), x) * x + _rows((1 - b[t]).sqrt(), x) * noise),
     ),
 )
 
@@ -233,5 +261,9 @@ HEUN_STEP = Exercise(
     ),
 )
 
-EXERCISES: dict[str, Exercise] = {e.name: e for e in (ALPHA_BAR, Q_SAMPLE, EMBEDDING, V_TARGET, GUIDANCE, DDIM_STEP,
-                                                      FLOW_TARGET, EULER_STEP, HEUN_STEP)}
+EXERCISES: dict[str, Exercise] = {e.name: e for e in (
+    ALPHA_BAR, Q_SAMPLE, Q_STEP,  # chapter 2
+    EMBEDDING, V_TARGET,  # chapter 3
+    GUIDANCE, DDIM_STEP,  # chapter 4
+    FLOW_TARGET, EULER_STEP, HEUN_STEP,  # chapter 6
+)}

@@ -1,0 +1,138 @@
+"""A chapter's three editions (learner, student, solution) from its one MyST source, and the grader on a solved, an
+empty and a wrong notebook."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fmd_utils.exercises import EXERCISES
+from fmd_utils.exercises.editions import BEGIN, END, STUB, MarkerError, edition, exercises_of, read_chapter, split
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9]*.md"))
+
+SOURCE = f'''def my_f(x):
+    """doubles"""
+    {BEGIN}
+    return 2 * x
+    {END}
+
+
+f = check("alpha_bar", my_f)'''
+
+
+def test_split_gives_a_stub_with_the_solutions_signature_and_the_solution_without_markers():
+    exercise = split(SOURCE)
+    assert exercise.name == "alpha_bar"
+    assert exercise.stub.splitlines()[:3] == ["def my_f(x):", '    """doubles"""', "    " + STUB]
+    assert "return 2 * x" not in exercise.stub and "check(\"alpha_bar\", my_f)" in exercise.stub
+    assert "return 2 * x" in exercise.solution and BEGIN not in exercise.solution and END not in exercise.solution
+    assert split("x = 1") is None
+
+
+@pytest.mark.parametrize("source, message", [
+    (SOURCE.replace(f"    {END}\n", ""), "needs its own"),
+    (SOURCE.replace(f"    {BEGIN}", BEGIN), "a function's body"),
+    (SOURCE.replace('f = check("alpha_bar", my_f)', "f = my_f"), "must call check"),
+    (SOURCE.replace("return 2 * x", "return 2 *"), "the solution is not valid Python"),
+])
+def test_malformed_markers_are_refused_with_the_reason(source, message):
+    with pytest.raises(MarkerError, match=message):
+        split(source)
+
+
+def _bound_names(source: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+    return names
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_each_chapter_has_three_checked_exercises_and_editions_that_agree(path):
+    source = read_chapter(path)
+    learner, student, solution = (edition(source, which) for which in ("learner", "student", "solution"))
+    names = exercises_of(learner)
+    assert len(names) >= 3, f"{path.name}: {len(names)} exercises the learner writes, at least 3 wanted"
+    assert len(set(names)) == len(names) and set(names) <= set(EXERCISES)
+    assert exercises_of(student) == exercises_of(solution) == names
+    for text in (nbformat.writes(student), nbformat.writes(learner), nbformat.writes(solution)):
+        assert BEGIN not in text and END not in text
+    # the student's edition is the learner's without the solution cells, so it runs the same way
+    assert [c.source for c in learner.cells if "solution" not in c.metadata.get("tags", [])] == \
+        [c.source for c in student.cells]
+    stubs = {c.metadata["exercise"]: c for c in learner.cells if "exercise" in c.metadata.get("tags", [])}
+    for cell in learner.cells:
+        if "solution" in cell.metadata.get("tags", []) and cell.cell_type == "code":
+            assert cell.metadata["jupyter"]["source_hidden"] and "hide-input" in cell.metadata["tags"]
+            # a folded solution binds nothing the stub's cell does not: dropping it leaves the chapter runnable
+            assert _bound_names(cell.source) <= _bound_names(stubs[cell.metadata["exercise"]].source)
+            assert STUB not in cell.source
+    for name, cell in stubs.items():
+        assert STUB in cell.source, f"{path.name}: exercise {name}'s stub raises no NotImplementedError"
+
+
+def _grade(notebook: Path, *extra: str) -> tuple[int, str, dict]:
+    report = notebook.with_suffix(".json")
+    run = subprocess.run([sys.executable, "-m", "fmd_utils.exercises", "grade", str(notebook), "--json", str(report),
+                          *extra], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    return run.returncode, run.stdout, json.loads(report.read_text()) if report.is_file() else {}
+
+
+def _write(tmp_path: Path, which: str, edit=None) -> Path:
+    notebook = edition(read_chapter(ROOT / "notebooks" / "02_forward_diffusion.md"), which)
+    for cell in notebook.cells:
+        if edit and cell.metadata.get("exercise") == edit[0] and "exercise" in cell.metadata.get("tags", []):
+            cell.source = edit[1]
+    out = tmp_path / f"{which}.ipynb"
+    nbformat.write(notebook, out)
+    return out
+
+
+WRONG_Q_SAMPLE = '''def my_q_sample(x0, t, noise, alpha_bar):
+    a = alpha_bar[t].reshape(-1, *[1] * (x0.ndim - 1))
+    return a.sqrt() * x0 - (1 - a).sqrt() * noise  # the noise subtracted
+
+
+q_sample = check("q_sample", my_q_sample)'''
+
+
+@pytest.mark.slow
+def test_the_grader_passes_a_solved_notebook_and_reports_an_empty_one_as_not_attempted(tmp_path):
+    code, out, report = _grade(_write(tmp_path, "solution"))
+    assert code == 0, out
+    assert [r["status"] for r in report["results"]] == ["passed"] * 3 and "3/3 exercises passed" in out
+    code, out, report = _grade(_write(tmp_path, "student"))
+    assert code == 1, out
+    assert [r["status"] for r in report["results"]] == ["not attempted"] * 3
+
+
+@pytest.mark.slow
+def test_the_grader_names_the_mistake_and_survives_a_broken_cell_and_the_time_limit(tmp_path):
+    wrong = _write(tmp_path, "student", ("q_sample", WRONG_Q_SAMPLE))
+    nb = nbformat.read(wrong, as_version=4)
+    for cell in nb.cells:  # a syntax error in another exercise does not stop the grading of the rest
+        if cell.metadata.get("exercise") == "q_step":
+            cell.source = "def my_q_step(x_prev, t, noise, betas:\n    pass"
+    nbformat.write(nb, wrong)
+    code, out, report = _grade(wrong)
+    results = {r["exercise"]: r for r in report["results"]}
+    assert code == 1, out
+    assert results["q_sample"]["status"] == "mistake" and "the noise is subtracted" in results["q_sample"]["message"]
+    assert results["q_step"]["status"] == "error" and "SyntaxError" in results["q_step"]["message"]
+    assert results["alpha_bar"]["status"] == "not attempted"
+    code, out, report = _grade(_write(tmp_path, "solution"), "--timeout", "3")
+    assert code == 3 and "time limit" in out and all(r["status"] in ("not reached", "passed")
+                                                    for r in report["results"])
+    assert subprocess.run([sys.executable, "-m", "fmd_utils.exercises", "grade", str(tmp_path / "none.ipynb")],
+                          capture_output=True, text=True).returncode == 2
