@@ -10,7 +10,8 @@ One idea per module, in layers that import only downwards (tests/test_layers.py 
 * **models** — ``settings`` (how to sample), ``diffusion`` (coordinates, loss, guidance), ``flow`` (flow matching).
 * **storage** — ``config`` (every setting), ``checkpoint`` (saving, loading, the one model loader).
 * **library** — ``pipeline`` (the public API), ``trajectory`` (a sampler's steps, decoded), ``training`` (the loop
-  and the stages), ``evaluation`` (the benchmark), ``exercises`` (checkers that name a learner's mistake).
+  and the stages), ``evaluation`` (the benchmark), ``exercises`` (checkers that name a learner's mistake, a
+  chapter's editions, the grader).
 * **views** — ``views.figures``, ``views.players``, ``views.panel``, ``views.export``, ``views.source``,
   ``views.report``, ``views.classic`` (the seed project's four calls).
 * **command lines** — ``cli`` (what they share), ``train``, ``evaluate``, ``grids``, ``web``.

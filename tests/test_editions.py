@@ -49,12 +49,21 @@ def test_malformed_markers_are_refused_with_the_reason(source, message):
 
 
 def _bound_names(source: str) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(source)):
+    """The names a cell binds in the notebook's namespace (not those local to its functions)."""
+    names: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            return  # their bodies bind locals
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            return
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            names.add(node.name)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(source))
     return names
 
 

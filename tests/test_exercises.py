@@ -31,6 +31,93 @@ def q_sample_rows(x0, t, noise, ab, signal=math.sqrt, spread=lambda v: math.sqrt
     return torch.stack(rows)
 
 
+def gates_rows(h, w1, b1, w2, b2, pool=lambda c: c.mean(), act=lambda x: x / (1 + math.exp(-x)),
+               gate=lambda x: 1 / (1 + math.exp(-x))):
+    rows = []
+    for example in h:
+        pooled = [float(pool(channel)) for channel in example]
+        hidden = [act(sum(w * p for w, p in zip(row.tolist(), pooled, strict=True)) + b)
+                  for row, b in zip(w1, b1.tolist(), strict=True)]
+        rows.append([gate(sum(w * x for w, x in zip(row.tolist(), hidden, strict=True)) + b)
+                     for row, b in zip(w2, b2.tolist(), strict=True)])
+    return torch.tensor(rows)
+
+
+def psnr_pooled(recon, images, log=math.log10, factor=10):
+    mse = sum(float(d) ** 2 for d in (recon - images).flatten()) / recon.numel()
+    return torch.tensor(factor * log(1 / mse))
+
+
+def standardise_np(z, train, ddof=1, axis=0):
+    z, train = z.numpy().astype("float64"), train.numpy().astype("float64")
+    return torch.from_numpy((z - train.mean(axis=axis)) / train.std(axis=axis, ddof=ddof))
+
+
+def loss_plain(den, z_raw, y, m, s, ab, g, p, dropout=True, standardise=True, target="v"):
+    n = len(z_raw)
+    t = torch.randint(0, len(ab), (n,), generator=g)
+    eps = torch.randn(z_raw.shape, generator=g)
+    u = torch.rand(n, generator=g) if dropout else torch.ones(n)
+    labels = torch.tensor([10 if ui < p else int(yi) for ui, yi in zip(u, y, strict=True)])
+    z0 = (z_raw - m) / s if standardise else z_raw
+    a, sigma = ab[t].sqrt()[:, None], (1 - ab[t]).sqrt()[:, None]
+    goal = a * eps - sigma * z0 if target == "v" else eps
+    return ((den(a * z0 + sigma * eps, t, labels) - goal) ** 2).sum() / z_raw.numel()
+
+
+def ddpm_plain(z_t, z0_hat, t, xi, betas, ab, sigma2="posterior", noise_last=False, spread=math.sqrt):
+    b, a_t = float(betas[t]), float(ab[t])
+    a_prev = float(ab[t - 1]) if t else 1.0
+    mean = (b * math.sqrt(a_prev) * z0_hat + (1 - a_prev) * math.sqrt(1 - b) * z_t) / (1 - a_t)
+    var = b * (1 - a_prev) / (1 - a_t) if sigma2 == "posterior" else b
+    return mean + spread(var) * xi if (t > 0 or noise_last) else mean
+
+
+def ddim_loop_plain(den, z, y, taus, ab, w, interval, last=True, guide=lambda c, u, w: u + w * (c - u)):
+    grid = [*taus, None] if last else list(taus)
+    for t, t_next in zip(grid[:-1], grid[1:], strict=True):
+        tb, w_t = torch.full((len(z),), t), (w if interval[0] <= t <= interval[1] else 1.0)
+        v = guide(den(z, tb, y), den(z, tb, torch.full_like(y, 10)), w_t)
+        a, s = math.sqrt(float(ab[t])), math.sqrt(1 - float(ab[t]))
+        z0, eps = a * z - s * v, s * z + a * v
+        a_next = 1.0 if t_next is None else float(ab[t_next])
+        z = math.sqrt(a_next) * z0 + math.sqrt(1 - a_next) * eps
+    return z
+
+
+def fid_np(a, b, rowvar=False, cross=2.0):
+    import numpy as np
+    from scipy import linalg
+
+    a, b = a.numpy(), b.numpy()
+    ca, cb = np.cov(a, rowvar=rowvar), np.cov(b, rowvar=rowvar)
+    return torch.tensor(float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - cross * linalg.sqrtm(ca @ cb)
+                                                                            .real)))
+
+
+def kid_loops(a, b, diagonal=False, scale=True):
+    n, d = a.shape
+    k = lambda x, y: (float(x @ y) / (d if scale else 1) + 1) ** 3  # noqa: E731
+    within = lambda s: sum(k(s[i], s[j]) for i in range(n) for j in range(n) if diagonal or i != j) / (  # noqa: E731
+        n * n if diagonal else n * (n - 1))
+    return torch.tensor(within(a) + within(b) - 2 * sum(k(x, y) for x in a for y in b) / n**2)
+
+
+def pr_loops(real, gen, k, neighbour=None, swap=False):
+    neighbour = k if neighbour is None else neighbour
+
+    def radius(points, i):
+        return sorted(float((points[i] - p).norm()) for p in points)[neighbour]
+
+    def share(queries, points):
+        radii = [radius(points, j) for j in range(len(points))]
+        inside = [any(float((q - p).norm()) <= r for p, r in zip(points, radii, strict=True)) for q in queries]
+        return sum(inside) / len(queries)
+
+    p, r = share(gen, real), share(real, gen)
+    return torch.tensor([r, p] if swap else [p, r])
+
+
 def q_step_rows(x, t, noise, betas, keep=lambda b: math.sqrt(1 - b), spread=math.sqrt):
     return torch.stack([keep(float(betas[ti])) * x[i] + spread(float(betas[ti])) * noise[i]
                         for i, ti in enumerate(t.tolist())])
@@ -71,6 +158,58 @@ ATTEMPTS = {
         (lambda *a: q_sample_rows(*a, offset=1), "ᾱ_{t−1} is used for ᾱ_t"),
         (lambda *a: q_sample_rows(*a, sign=-1), "the noise is subtracted"),
     ],
+    "channel_gates": [
+        (gates_rows, "passed"),
+        (lambda *a: gates_rows(*a, pool=lambda c: c.max()), "maximum"),
+        (lambda *a: gates_rows(*a, act=lambda x: max(x, 0.0)), "ReLU"),
+        (lambda *a: gates_rows(*a, gate=lambda x: x), "no sigmoid"),
+    ],
+    "psnr": [
+        (psnr_pooled, "passed"),
+        (lambda r, x: psnr_pooled(r, x, factor=20), "20 log10(1 / MSE)"),
+        (lambda r, x: psnr_pooled(r, x, log=math.log), "natural"),
+        (lambda r, x: torch.stack([psnr_pooled(ri, xi) for ri, xi in zip(r, x, strict=True)]).mean(),
+         "mean of per-image PSNRs"),
+    ],
+    "standardise": [
+        (standardise_np, "passed"),
+        (lambda z, train: standardise_np(z, train, ddof=0), "biased"),
+        (lambda z, train: standardise_np(z, z), "not from the training latents"),
+        (lambda z, train: (z - train.mean()) / train.std(), "one number for all coordinates"),
+    ],
+    "training_loss": [
+        (loss_plain, "passed"),
+        (lambda *a: loss_plain(*a, dropout=False), "never dropped"),
+        (lambda *a: loss_plain(*a, standardise=False), "not standardised"),
+        (lambda *a: loss_plain(*a, target="eps"), "ε-target"),
+    ],
+    "ddpm_step": [
+        (ddpm_plain, "passed"),
+        (lambda *a: ddpm_plain(*a, sigma2="beta"), "variance β_t"),
+        (lambda *a: ddpm_plain(*a, sigma2="beta", noise_last=True), "the last step (t = 0) adds noise"),
+        (lambda *a: ddpm_plain(*a, spread=lambda v: v), "standard deviation √β̃_t"),
+    ],
+    "ddim_loop": [
+        (ddim_loop_plain, "passed"),
+        (lambda *a: ddim_loop_plain(*a, last=False), "ends one step early"),
+        (lambda *a: ddim_loop_plain(*a, guide=lambda c, u, w: (1 - w) * c + w * u), "mix is swapped"),
+        (lambda *a: ddim_loop_plain(*a[:6], (0, 999)), "guidance is applied at every step"),
+    ],
+    "fid": [
+        (fid_np, "passed"),
+        (lambda a, b: fid_np(a, b, rowvar=True), "the covariances are N×N"),
+        (lambda a, b: fid_np(a, b, cross=1.0), "lacks its factor 2"),
+    ],
+    "kid": [
+        (kid_loops, "passed"),
+        (lambda a, b: kid_loops(a, b, diagonal=True), "the diagonal i = j is included"),
+        (lambda a, b: kid_loops(a, b, scale=False), "not scaled by the feature dimension"),
+    ],
+    "precision_recall": [
+        (pr_loops, "passed"),
+        (lambda r, g, k: pr_loops(r, g, k, neighbour=k - 1), "(k − 1)-th neighbour"),
+        (lambda r, g, k: pr_loops(r, g, k, swap=True), "swapped"),
+    ],
     "q_step": [
         (q_step_rows, "passed"),
         (lambda *a: q_step_rows(*a, spread=lambda b: b), "its variance β_t"),
@@ -101,10 +240,19 @@ ATTEMPTS = {
         (lambda z0, e: e + 0 * z0, "the noise alone"),
     ],
     "euler_step": [
-        (lambda z, v, vn, t, tn: z - (t - tn) * v, "passed"),
-        (lambda z, v, vn, t, tn: z + abs(t - tn) * v, "goes the wrong way"),
-        (lambda z, v, vn, t, tn: z - t * v, "scaled by t"),
-        (lambda z, v, vn, t, tn: z - (t - tn) * vn, "velocity at the end point"),
+        (lambda z, v, t, tn: z - (t - tn) * v, "passed"),
+        (lambda z, v, t, tn: z + abs(t - tn) * v, "goes the wrong way"),
+        (lambda z, v, t, tn: z - t * v, "scaled by t"),
+    ],
+    "flow_loss": [
+        (lambda net, z0, y, t, e: sum(((net(z, tt, y) - (e - z0)) ** 2).mean() for z, tt in
+                                      [(z0 + t[:, None] * (e - z0), t)]), "passed"),  # z0 + t (ε − z0): the same path
+        (lambda net, z0, y, t, e: ((net((1 - t[:, None]) * z0 + t[:, None] * e, t, y) - (z0 - e)) ** 2).mean(),
+         "points the wrong way"),
+        (lambda net, z0, y, t, e: ((net(t[:, None] * z0 + (1 - t[:, None]) * e, t, y) - (e - z0)) ** 2).mean(),
+         "runs backwards"),
+        (lambda net, z0, y, t, e: ((net((1 - t[:, None]) * z0 + t[:, None] * e, t, y) - (e - z0)) ** 2).sum(1).mean(),
+         "summed over the latent's dimensions"),
     ],
     "heun_step": [
         (lambda z, v, vn, t, tn: z - (t - tn) * (v + vn) / 2, "passed"),

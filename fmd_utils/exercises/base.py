@@ -67,11 +67,18 @@ class Exercise:
     atol: float = 1e-5
 
     def _agrees(self, got, expected) -> bool:
-        got, expected = torch.as_tensor(got, dtype=torch.float64), torch.as_tensor(expected, dtype=torch.float64)
-        return got.shape == expected.shape and torch.allclose(got, expected, rtol=self.rtol, atol=self.atol)
+        try:
+            got = torch.as_tensor(got, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            return False
+        expected = torch.as_tensor(expected, dtype=torch.float64)
+        return got.shape == expected.shape and torch.allclose(got.detach(), expected.detach(), rtol=self.rtol,
+                                                              atol=self.atol)
 
     def check(self, attempt: Callable) -> Verdict:
-        """Run ``attempt`` on every case and say whether it is right, not written, a known mistake, or wrong."""
+        """Run ``attempt`` on every case and say whether it is right, not written, a known mistake, or wrong. Each
+        function runs on freshly made cases, so a case may hold a random generator that every function draws from
+        in the same state."""
         outputs = []
         for args in self.cases():
             try:
@@ -81,14 +88,20 @@ class Exercise:
                                                            "with the package's version")
             except Exception as error:  # noqa: BLE001 - a learner's code may raise anything: report it, do not crash
                 return Verdict(self.name, "wrong", f"it raised {type(error).__name__}: {error}")
-        cases = list(self.cases())
-        if all(self._agrees(out, self.reference(*args)) for out, args in zip(outputs, cases, strict=True)):
+
+        def same_as(function: Callable) -> bool:
+            return all(self._agrees(out, function(*args)) for out, args in zip(outputs, self.cases(), strict=True))
+
+        if same_as(self.reference):
             return Verdict(self.name, "passed", "matches the package on every test input")
         for mistake in self.mistakes:
-            if all(self._agrees(out, mistake.compute(*args)) for out, args in zip(outputs, cases, strict=True)):
+            if same_as(mistake.compute):
                 return Verdict(self.name, "mistake", mistake.message)
-        got = torch.as_tensor(outputs[0], dtype=torch.float64)
-        expected = torch.as_tensor(self.reference(*cases[0]), dtype=torch.float64)
+        try:
+            got = torch.as_tensor(outputs[0], dtype=torch.float64).detach()
+        except (TypeError, ValueError, RuntimeError):
+            return Verdict(self.name, "wrong", f"it returned {type(outputs[0]).__name__}, not numbers (a tensor)")
+        expected = torch.as_tensor(self.reference(*self.cases()[0]), dtype=torch.float64).detach()
         if got.shape != expected.shape:
             return Verdict(self.name, "wrong", f"the result has shape {tuple(got.shape)}, expected "
                                                f"{tuple(expected.shape)}")

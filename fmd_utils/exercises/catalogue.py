@@ -1,17 +1,22 @@
 """The exercises of the chapters, each with the mistakes a learner is likely to make (written as the mathematics they
-amount to). Chapter 2: ᾱ from β and the forward jump q(z_t | z_0); chapter 3: the sinusoidal embedding and the
-v-target; chapter 4: the guidance mix and a DDIM step; chapter 6: the flow-matching target, an Euler and a Heun step."""
+amount to). Chapter 1: channel attention's gates, PSNR, standardising latents; chapter 2: one forward step, ᾱ from β
+and the jump q(z_t | z_0); chapter 3: the sinusoidal embedding and the v-target; chapter 4: the guidance mix and a
+DDIM step; chapter 6: the flow-matching target, an Euler and a Heun step."""
 
 from __future__ import annotations
 
 import math
 
+import scipy.linalg
 import torch
 
+from ..blocks import ChannelAttention
 from ..embeddings import sinusoidal_embedding
-from ..flow import euler_step, heun_step
-from ..samplers import ddim_step
-from ..schedule import NoiseSchedule
+from ..flow import euler_step, heun_step, straight_path
+from ..metrics import frechet_distance, kernel_distance, precision_recall, psnr
+from ..normalizer import LatentNormalizer
+from ..samplers import ddim_step, ddpm_step
+from ..schedule import NoiseSchedule, cosine_betas
 from .base import Exercise, Mistake
 
 SCHEDULE = NoiseSchedule("cosine", 1000)
@@ -19,6 +24,118 @@ SCHEDULE = NoiseSchedule("cosine", 1000)
 
 def _generator() -> torch.Generator:
     return torch.Generator().manual_seed(20)
+
+
+class _ToyDenoiser(torch.nn.Module):
+    """A fixed stand-in for the network: its output depends on z_t, t and (strongly) on the class, the null class 10
+    included, so that every way of getting the loss wrong changes the number."""
+
+    def __init__(self, dim: int = 8) -> None:
+        super().__init__()
+        g = _generator()
+        self.classes = torch.randn(11, dim, generator=g)
+        self.mix = torch.randn(dim, dim, generator=g) / dim**0.5
+
+    def forward(self, z, t, y):
+        return z @ self.mix + (t.float()[:, None] / 1000) + self.classes[y]
+
+
+# --------------------------------------------------------------------------------------------------- chapter 1
+def _gates_cases():
+    g = _generator()
+    h = torch.randn(3, 16, 4, 4, generator=g) + torch.linspace(-1, 1, 16)[None, :, None, None]
+    w1, b1 = torch.randn(4, 16, generator=g) / 2, torch.randn(4, generator=g)
+    w2, b2 = torch.randn(16, 4, generator=g), torch.randn(16, generator=g)
+    return [(h, w1, b1, w2, b2)]
+
+
+def _package_gates(h, w1, b1, w2, b2):
+    """The package's block with these weights (W_1, b_1 are excite[0]; W_2, b_2 excite[2])."""
+    block = ChannelAttention(h.shape[1], reduction=h.shape[1] // w1.shape[0])
+    with torch.no_grad():
+        for layer, (w, b) in zip((block.excite[0], block.excite[2]), ((w1, b1), (w2, b2)), strict=True):
+            layer.weight.copy_(w)
+            layer.bias.copy_(b)
+        return block.channel_weights(h)
+
+
+def _gates(h, w1, b1, w2, b2, squeeze=lambda h: h.mean(dim=(2, 3)), act=torch.nn.functional.silu, gate=torch.sigmoid):
+    return gate(act(squeeze(h) @ w1.T + b1) @ w2.T + b2)
+
+
+CHANNEL_GATES = Exercise(
+    "channel_gates",
+    _package_gates,  # g = σ(W_2 SiLU(W_1 h̄ + b_1) + b_2), h̄_c = mean over the pixels of channel c
+    _gates_cases,
+    (
+        Mistake("the squeeze takes each channel's maximum: squeeze-and-excitation averages each channel over its "
+                "pixels, h̄_c = (1/HW) Σ_ij h_c,ij", lambda *a: _gates(*a, squeeze=lambda h: h.amax(dim=(2, 3)))),
+        Mistake("the hidden layer uses ReLU: the package's block (and its trained weights) use SiLU, which lets small "
+                "negative values through", lambda *a: _gates(*a, act=torch.relu)),
+        Mistake("the gates have no sigmoid: g must lie in (0, 1), a share of each channel to keep",
+                lambda *a: _gates(*a, gate=lambda x: x)),
+        Mistake("the gates are a softmax over the channels: each gate is its own sigmoid in (0, 1), and the gates "
+                "need not sum to 1", lambda *a: _gates(*a, gate=lambda x: torch.softmax(x, dim=1))),
+    ),
+)
+
+
+def _psnr_cases():
+    g = _generator()
+    images = torch.rand(4, 1, 6, 6, generator=g)
+    scale = torch.tensor([0.02, 0.05, 0.1, 0.2])[:, None, None, None]  # images reconstructed unequally well
+    return [(images + scale * torch.randn(4, 1, 6, 6, generator=g), images)]
+
+
+def _mse(recon, images):
+    return ((recon - images) ** 2).mean()
+
+
+PSNR = Exercise(
+    "psnr",
+    lambda recon, images: torch.tensor(psnr(_mse(recon, images).item())),  # 10 log10(1 / MSE), MSE pooled
+    _psnr_cases,
+    (
+        Mistake("this is 20 log10(1 / MSE): the 20 belongs with the root of the MSE (20 log10(1/RMSE) = "
+                "10 log10(1/MSE)), not with the MSE itself", lambda r, x: 20 * torch.log10(1 / _mse(r, x))),
+        Mistake("the logarithm is natural: decibels use log10", lambda r, x: 10 * torch.log(1 / _mse(r, x))),
+        Mistake("the sign is flipped: PSNR = 10 log10(peak² / MSE) grows as the error shrinks",
+                lambda r, x: 10 * torch.log10(_mse(r, x))),
+        Mistake("this is the mean of per-image PSNRs: the chapter's convention (and the README's target) pools the "
+                "MSE over all images first, then takes one logarithm",
+                lambda r, x: (10 * torch.log10(1 / ((r - x) ** 2).mean(dim=(1, 2, 3)))).mean()),
+    ),
+    rtol=1e-5,
+)
+
+
+def _standardise_cases():
+    g = _generator()
+    scales, offsets = torch.linspace(0.5, 6, 5), torch.linspace(-3, 3, 5)
+    train = torch.randn(40, 5, generator=g) * scales + offsets
+    return [(torch.randn(7, 5, generator=g) * scales + offsets + 0.5, train)]
+
+
+STANDARDISE = Exercise(
+    "standardise",
+    lambda z, train: (z - train.mean(0)) / train.std(0),  # z̃ = (z − m)/s, m and s per coordinate, training set
+    _standardise_cases,
+    (
+        Mistake("the statistics are one number for all coordinates: m and s are per coordinate (dim 0, over the "
+                "training latents), so that every coordinate gets unit variance",
+                lambda z, train: (z - train.mean()) / train.std()),
+        Mistake("the statistics are taken per example (over dim 1): they must be per coordinate, over the examples "
+                "(dim 0)", lambda z, train: (z - train.mean(1).mean()) / train.std(1).mean()),
+        Mistake("the statistics come from the latents being standardised, not from the training latents: the "
+                "normaliser is fitted once, on the training set, and applied unchanged to every later latent",
+                lambda z, train: (z - z.mean(0)) / z.std(0)),
+        Mistake("z − m is divided by the variance s² where the standard deviation s belongs",
+                lambda z, train: (z - train.mean(0)) / train.var(0)),
+        Mistake("the standard deviation is the biased one (dividing by N): the package uses torch's default, "
+                "dividing by N − 1 (with 55,000 training latents the two agree to 10⁻⁵; on these 40 they do not)",
+                lambda z, train: (z - train.mean(0)) / train.std(0, correction=0)),
+    ),
+)
 
 
 # --------------------------------------------------------------------------------------------------- chapter 2
@@ -155,6 +272,84 @@ DDIM_STEP = Exercise(
     ),
 )
 
+def _ddpm_cases():
+    # float64 tables: near t = 0, 1 − ᾱ_t ≈ 4·10⁻⁵ and float32 would cancel away three digits of the coefficients
+    # (the package computes its tables in float64 too)
+    g = _generator()
+    z_t, z0_hat, xi = (torch.randn(4, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    betas = cosine_betas(SCHEDULE.num_steps).double()
+    return [(z_t, z0_hat, t, xi, betas, torch.cumprod(1 - betas, 0)) for t in (700, 150, 1, 0)]
+
+
+def _ddpm(z_t, z0_hat, t, xi, betas, ab, prev=lambda ab, t: ab[t - 1] if t > 0 else torch.tensor(1.0, dtype=ab.dtype),
+          variance="posterior", spread=torch.sqrt, noise_at_0=False):
+    a_t, a_prev, beta = ab[t], prev(ab, t), betas[t]
+    mean = beta * a_prev.sqrt() / (1 - a_t) * z0_hat + (1 - a_prev) * (1 - beta).sqrt() / (1 - a_t) * z_t
+    var = beta * (1 - a_prev) / (1 - a_t) if variance == "posterior" else beta
+    return mean if t == 0 and not noise_at_0 else mean + spread(var) * xi
+
+
+DDPM_STEP = Exercise(
+    "ddpm_step",
+    lambda z_t, z0_hat, t, xi, betas, ab: ddpm_step(SCHEDULE, z_t, z0_hat, t, xi if t > 0 else None),
+    _ddpm_cases,
+    (
+        Mistake("the last step (t = 0) adds noise: z_{−1} is the sample itself, the posterior's mean with no noise "
+                "(β̃_0 = 0 there anyway in exact arithmetic, but not in the package's rounding, and not with σ² = β_t)",
+                lambda *a: _ddpm(*a, variance="beta", noise_at_0=True)),
+        Mistake("the noise has variance β_t: a valid choice (Ho et al. found both work), but the package samples the "
+                "posterior's own variance β̃_t = β_t (1 − ᾱ_{t−1})/(1 − ᾱ_t)", lambda *a: _ddpm(*a, variance="beta")),
+        Mistake("the noise is scaled by the variance β̃_t where its standard deviation √β̃_t belongs",
+                lambda *a: _ddpm(*a, spread=lambda v: v)),
+        Mistake("ᾱ_t is used where ᾱ_{t−1} belongs in the posterior's coefficients: the step goes from t to t − 1",
+                lambda *a: _ddpm(*a, prev=lambda ab, t: ab[t])),
+    ),
+)
+
+
+def _ddim_loop_cases():
+    g = _generator()
+    z, y = torch.randn(3, 8, generator=g), torch.tensor([1, 4, 7])
+    taus = torch.linspace(999, 0, 8).round().long().tolist()
+    return [(_ToyDenoiser(), z, y, taus, SCHEDULE.alpha_bar, 3.0, (200, 699))]
+
+
+def _ddim_loop(denoiser, z, y, taus, ab, w, interval, final=True, everywhere=False, mix=None, swap=False):
+    lo, hi = interval
+    steps = len(taus) if final else len(taus) - 1
+    for i in range(steps):
+        t = taus[i]
+        t_batch = torch.full((len(z),), t)
+        w_t = w if everywhere or lo <= t <= hi else 1.0
+        v_cond, v_uncond = denoiser(z, t_batch, y), denoiser(z, t_batch, torch.full_like(y, 10))
+        v = mix(v_cond, v_uncond, w_t) if mix else v_uncond + w_t * (v_cond - v_uncond)
+        a, sigma = ab[t].sqrt(), (1 - ab[t]).sqrt()
+        eps, z0 = (a * z - sigma * v, sigma * z + a * v) if swap else (sigma * z + a * v, a * z - sigma * v)
+        a_next = ab[taus[i + 1]] if i + 1 < len(taus) else torch.tensor(1.0)
+        z = ddim_step(z0, eps, ab[t], a_next)
+    return z
+
+
+DDIM_LOOP = Exercise(
+    "ddim_loop",
+    _ddim_loop,  # for t_i in the grid: guided v̂ → ε̂, ẑ_0 → z_{t_{i+1}} = √ᾱ' ẑ_0 + √(1 − ᾱ') ε̂, ᾱ' = 1 after the last
+    _ddim_loop_cases,
+    (
+        Mistake("the grid ends one step early: after the last timestep (t = 0) one more step moves to ᾱ' = 1, the "
+                "clean estimate ẑ_0; without it the sample keeps the noise of t = 0",
+                lambda *a: _ddim_loop(*a, final=False)),
+        Mistake("guidance is applied at every step: w applies only on its interval lo ≤ t ≤ hi, and w = 1 (the "
+                "conditional prediction alone) outside it", lambda *a: _ddim_loop(*a, everywhere=True)),
+        Mistake("the guidance mix is swapped, (1 − w)·cond + w·uncond: it is uncond + w·(cond − uncond)",
+                lambda *a: _ddim_loop(*a, mix=lambda c, u, w: (1 - w) * c + w * u)),
+        Mistake("the guidance is missing: where lo ≤ t ≤ hi the step uses uncond + w·(cond − uncond), not the "
+                "conditional prediction alone", lambda *a: _ddim_loop(*a[:5], 1.0, a[6])),
+        Mistake("ε̂ and ẑ_0 are swapped: from v̂, ε̂ = σ_t z_t + √ᾱ_t v̂ and ẑ_0 = √ᾱ_t z_t − σ_t v̂",
+                lambda *a: _ddim_loop(*a, swap=True)),
+    ),
+)
+
+
 # --------------------------------------------------------------------------------------------------- chapter 3
 def _embedding_cases():
     # small t: a mistake with growing frequencies reaches angles of thousands, where float32 and float64 sines part
@@ -208,6 +403,181 @@ V_TARGET = Exercise(
 )
 
 
+def _loss_cases():
+    g = _generator()
+    z_raw = torch.randn(64, 8, generator=g) * 4 + 2  # raw latents: far from unit scale
+    y = torch.randint(0, 10, (64,), generator=g)
+    m, std = z_raw.mean(0), z_raw.std(0)
+    return [(_ToyDenoiser(), z_raw, y, m, std, SCHEDULE.alpha_bar, torch.Generator().manual_seed(7), 0.25)]
+
+
+def _loss(denoiser, z_raw, y, m, std, ab, generator, p_uncond, order=("t", "eps", "drop"), t_low=0,
+          keep_prob=False, standardise=True, target="v"):
+    n, draws = z_raw.shape[0], {}
+    for what in order:
+        if what == "t":
+            draws["t"] = torch.randint(t_low, len(ab), (n,), generator=generator)
+        elif what == "eps":
+            draws["eps"] = torch.randn(z_raw.shape, generator=generator)
+        else:
+            u = torch.rand(n, generator=generator)
+            draws["drop"] = u >= p_uncond if keep_prob else u < p_uncond
+    t, eps, drop = draws["t"], draws["eps"], draws.get("drop", torch.zeros(n, dtype=torch.bool))
+    z0 = (z_raw - m) / std if standardise else z_raw
+    a, sigma = _rows(ab[t].sqrt()), _rows((1 - ab[t]).sqrt())
+    goal = a * eps - sigma * z0 if target == "v" else eps
+    return ((denoiser(a * z0 + sigma * eps, t, torch.where(drop, 10, y)) - goal) ** 2).mean()
+
+
+def _package_loss(denoiser, z_raw, y, m, std, ab, generator, p_uncond):
+    """The package's loss (LatentDiffusion.loss_at, v-prediction) with the package's draws: t, then ε, then the
+    dropped labels."""
+    n = z_raw.shape[0]
+    t = torch.randint(0, len(ab), (n,), generator=generator)
+    eps = torch.randn(z_raw.shape, generator=generator)
+    drop = torch.rand(n, generator=generator) < p_uncond
+    normalizer = LatentNormalizer(z_raw.shape[1])
+    normalizer.mean.copy_(m)
+    normalizer.std.copy_(std)
+    z0 = normalizer.normalize(z_raw)
+    y_prime = torch.where(drop, torch.full_like(y, 10), y)
+    return torch.nn.functional.mse_loss(denoiser(SCHEDULE.q_sample(z0, t, eps), t, y_prime),
+                                        SCHEDULE.velocity(z0, t, eps))
+
+
+TRAINING_LOSS = Exercise(
+    "training_loss",
+    _package_loss,  # ‖v − f_θ(z_t, t, y')‖², t ~ U{0..T−1}, ε ~ N(0, I), y' = ∅ with probability p_uncond
+    _loss_cases,
+    (
+        Mistake("the labels are never dropped: with probability p_uncond each label must become the null class (10), "
+                "or the model never learns the unconditional prediction that guidance needs",
+                lambda *a: _loss(*a[:6], a[6], 0.0)),
+        Mistake("labels are dropped with probability 1 − p_uncond: `rand < p_uncond` marks the dropped ones",
+                lambda *a: _loss(*a, keep_prob=True)),
+        Mistake("the latents are not standardised: z̃_0 = (z_0 − m)/s first, so that the schedule's noise levels mean "
+                "what they say", lambda *a: _loss(*a, standardise=False)),
+        Mistake("this regresses the ε-target: the shipped model predicts v = √ᾱ_t ε − √(1 − ᾱ_t) z̃_0",
+                lambda *a: _loss(*a, target="eps")),
+        Mistake("t is drawn from 1 … T − 1: with 0-indexed steps t ~ U{0, …, T − 1} (torch.randint(0, T, ...))",
+                lambda *a: _loss(*a, t_low=1)),
+        Mistake("the random draws come in another order: the package draws t, then ε, then the dropped labels (the "
+                "same seed gives the same numbers only in the same order)",
+                lambda *a: _loss(*a, order=("eps", "t", "drop"))),
+    ),
+)
+
+
+# --------------------------------------------------------------------------------------------------- chapter 5
+def _feature_pair(n_a: int = 60, n_b: int = 50, d: int = 6):
+    """Two feature sets that differ in mean, scale and correlation (d < N, so both covariances have full rank)."""
+    g = _generator()
+    a = torch.randn(n_a, d, generator=g, dtype=torch.float64)
+    mix = torch.eye(d, dtype=torch.float64) + 0.6 * torch.randn(d, d, generator=g, dtype=torch.float64)
+    b = torch.randn(n_b, d, generator=g, dtype=torch.float64) @ mix * 1.3 + 0.4
+    return a, b
+
+
+def _fid(a, b, cov=lambda x: torch.cov(x.T), cross=2.0, mean_power=2, with_covariance=True):
+    mean_term = ((a.mean(0) - b.mean(0)) ** 2).sum() ** (mean_power / 2)
+    if not with_covariance:
+        return mean_term
+    ca, cb = cov(a), cov(b)
+    root = torch.from_numpy(scipy.linalg.sqrtm((ca @ cb).numpy()).real)
+    return mean_term + torch.trace(ca + cb - cross * root)
+
+
+FID = Exercise(
+    "fid",
+    lambda a, b: torch.tensor(frechet_distance(a, b), dtype=torch.float64),  # ‖μ1 − μ2‖² + Tr(Σ1 + Σ2 − 2(Σ1Σ2)^½)
+    lambda: [_feature_pair(60, 60)],
+    (
+        Mistake("the covariances are N×N: torch.cov wants one variable per row, so the features' covariance is "
+                "torch.cov(a.T) (d×d), as np.cov(a, rowvar=False)", lambda a, b: _fid(a, b, cov=torch.cov)),
+        Mistake("the cross term lacks its factor 2: Tr(Σ1 + Σ2 − 2(Σ1Σ2)^½), which is 0 for equal covariances",
+                lambda a, b: _fid(a, b, cross=1.0)),
+        Mistake("the distance between the means is not squared: FID adds ‖μ1 − μ2‖²",
+                lambda a, b: _fid(a, b, mean_power=1)),
+        Mistake("only the means are compared: FID adds the covariance term, which sees spread and shape",
+                lambda a, b: _fid(a, b, with_covariance=False)),
+        Mistake("the covariances are diagonal (per-feature variances): FID uses the full covariance matrices, "
+                "correlations included", lambda a, b: _fid(a, b, cov=lambda x: torch.diag(x.var(0)))),
+    ),
+    rtol=1e-6,
+)
+
+
+def _kid(a, b, scale=True, diagonal=False, cross=2.0, degree=3):
+    d = a.shape[1]
+
+    def kappa(x, y):
+        return (x @ y.T / (d if scale else 1) + 1) ** degree
+
+    def within(x):
+        gram, n = kappa(x, x), len(x)
+        return gram.mean() if diagonal else (gram.sum() - gram.diagonal().sum()) / (n * (n - 1))
+
+    return within(a) + within(b) - cross * kappa(a, b).mean()
+
+
+KID = Exercise(
+    "kid",
+    lambda a, b: torch.tensor(kernel_distance(a, b, torch.Generator().manual_seed(0), subsets=1,
+                                              subset_size=len(a))[0], dtype=torch.float64),
+    lambda: [_feature_pair(40, 40)],
+    (
+        Mistake("the diagonal i = j is included: κ(φ_i, φ_i) is no evidence of likeness, and leaving it out is what "
+                "makes the estimate unbiased (sum over i ≠ j, divided by n(n − 1))",
+                lambda a, b: _kid(a, b, diagonal=True)),
+        Mistake("the kernel is not scaled by the feature dimension: κ(φ, φ') = (φᵀφ'/d + 1)³",
+                lambda a, b: _kid(a, b, scale=False)),
+        Mistake("the cross term is not doubled: −2/n² Σ κ(φ_i, φ'_j) counts both orders of the pair",
+                lambda a, b: _kid(a, b, cross=1.0)),
+        Mistake("the kernel is quadratic: KID's is the cubic (φᵀφ'/d + 1)³", lambda a, b: _kid(a, b, degree=2)),
+    ),
+    rtol=1e-6,
+)
+
+
+def _coverage(queries, points, radii):
+    return (torch.cdist(queries, points) <= radii[None, :]).any(dim=1).double().mean()
+
+
+def _radii(x, k):
+    return torch.cdist(x, x).sort(dim=1).values[:, k]
+
+
+def _pr(real, generated, k, column=None, swap=False, own_radii=False):
+    column = k if column is None else column
+    r_real, r_gen = _radii(real, column), _radii(generated, column)
+    if own_radii:  # each query set's radii on the other's points: mismatched balls
+        precision = (torch.cdist(generated, real) <= _radii(generated, column)[:, None]).any(dim=1).double().mean()
+        recall = (torch.cdist(real, generated) <= _radii(real, column)[:, None]).any(dim=1).double().mean()
+    else:
+        precision, recall = _coverage(generated, real, r_real), _coverage(real, generated, r_gen)
+    return torch.stack([recall, precision] if swap else [precision, recall])
+
+
+def _pr_cases():
+    a, b = _feature_pair(50, 50, 4)
+    return [(a, b, 3), (a, b[:30] * 0.8, 2)]
+
+
+PRECISION_RECALL = Exercise(
+    "precision_recall",
+    lambda real, generated, k: torch.tensor(precision_recall(real, generated, k), dtype=torch.float64),
+    _pr_cases,
+    (
+        Mistake("the radius reaches the (k − 1)-th neighbour: sorted distances start with the point itself (0), so "
+                "the k-th neighbour is column k", lambda *a: _pr(*a, column=a[2] - 1)),
+        Mistake("precision and recall are swapped: precision is the share of *generated* points inside the real "
+                "manifold", lambda *a: _pr(*a, swap=True)),
+        Mistake("each query point carries its own radius: the balls belong to the reference set, B(r_j, radius of "
+                "r_j), and a query counts when it falls inside any of them", lambda *a: _pr(*a, own_radii=True)),
+    ),
+)
+
+
 # --------------------------------------------------------------------------------------------------- chapter 6
 def _flow_target_cases():
     g = _generator()
@@ -227,23 +597,59 @@ FLOW_TARGET = Exercise(
 )
 
 
+def _flow_loss_cases():
+    g = _generator()
+    z0, eps = torch.randn(16, 8, generator=g), torch.randn(16, 8, generator=g)
+    t, y = torch.rand(16, generator=g), torch.randint(0, 10, (16,), generator=g)
+    return [(_ToyDenoiser(), z0, y, t, eps)]
+
+
+def _flow_loss(network, z0, y, t, eps, path=straight_path, target=lambda z0, eps: eps - z0, summed=False):
+    squares = (network(path(z0, t, eps), t, y) - target(z0, eps)) ** 2
+    return squares.sum(dim=1).mean() if summed else squares.mean()
+
+
+FLOW_LOSS = Exercise(
+    "flow_loss",
+    lambda network, z0, y, t, eps: torch.nn.functional.mse_loss(network(straight_path(z0, t, eps), t, y), eps - z0),
+    _flow_loss_cases,
+    (
+        Mistake("the target points the wrong way: along z_t = (1 − t) z_0 + t ε the velocity is dz/dt = ε − z_0",
+                lambda *a: _flow_loss(*a, target=lambda z0, eps: z0 - eps)),
+        Mistake("the path runs backwards: z_t = (1 − t) z_0 + t ε is the data at t = 0 and the noise at t = 1",
+                lambda *a: _flow_loss(*a, path=lambda z0, t, eps: straight_path(eps, t, z0))),
+        Mistake("the target is the noise alone: the straight path's velocity is ε − z_0",
+                lambda *a: _flow_loss(*a, target=lambda z0, eps: eps)),
+        Mistake("the network sees the clean latent: it must be evaluated on the point of the path, z_t",
+                lambda *a: _flow_loss(*a, path=lambda z0, t, eps: z0)),
+        Mistake("the squares are summed over the latent's dimensions: the package averages them (mse_loss), so the "
+                "loss is per dimension (2 for a network that predicts 0)",
+                lambda *a: _flow_loss(*a, summed=True)),
+    ),
+)
+
+
 def _step_cases():
     g = _generator()
     z, v, v_next = (torch.randn(4, 8, generator=g) for _ in range(3))
     return [(z, v, v_next, 1.0, 0.75), (z, v, v_next, 0.5, 0.25)]
 
 
+def _euler_cases():
+    return [(z, v, t, t_next) for z, v, _, t, t_next in _step_cases()]
+
+
 EULER_STEP = Exercise(
     "euler_step",
-    lambda z, v, v_next, t, t_next: euler_step(z, v, t, t_next),  # z + (t_next − t) v
-    _step_cases,
+    euler_step,  # z + (t_next − t) v
+    _euler_cases,
     (
         Mistake("the step goes the wrong way: sampling runs from t = 1 to 0, so h = t_next − t is negative",
-                lambda z, v, v_next, t, t_next: z + (t - t_next) * v),
+                lambda z, v, t, t_next: z + (t - t_next) * v),
         Mistake("the step is scaled by t, not by the step size t_next − t",
-                lambda z, v, v_next, t, t_next: z - t * v),
-        Mistake("the velocity at the end point is used: Euler's step uses the velocity where it starts",
-                lambda z, v, v_next, t, t_next: z + (t_next - t) * v_next),
+                lambda z, v, t, t_next: z - t * v),
+        Mistake("the step is scaled by t_next: the step size is the difference h = t_next − t",
+                lambda z, v, t, t_next: z + t_next * v),
     ),
 )
 
@@ -262,8 +668,10 @@ HEUN_STEP = Exercise(
 )
 
 EXERCISES: dict[str, Exercise] = {e.name: e for e in (
+    CHANNEL_GATES, PSNR, STANDARDISE,  # chapter 1
     ALPHA_BAR, Q_SAMPLE, Q_STEP,  # chapter 2
-    EMBEDDING, V_TARGET,  # chapter 3
-    GUIDANCE, DDIM_STEP,  # chapter 4
-    FLOW_TARGET, EULER_STEP, HEUN_STEP,  # chapter 6
+    EMBEDDING, V_TARGET, TRAINING_LOSS,  # chapter 3
+    GUIDANCE, DDIM_STEP, DDIM_LOOP, DDPM_STEP,  # chapter 4
+    FID, KID, PRECISION_RECALL,  # chapter 5
+    FLOW_TARGET, FLOW_LOSS, EULER_STEP, HEUN_STEP,  # chapter 6
 )}
