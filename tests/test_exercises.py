@@ -118,6 +118,22 @@ def pr_loops(real, gen, k, neighbour=None, swap=False):
     return torch.tensor([r, p] if swap else [p, r])
 
 
+def train_plain(model, latents, labels, loss_of_batch, steps, batch_size, g, lr, zero=True, step=True, fixed=False):
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    out = []
+    for _ in range(steps):
+        idx = torch.arange(batch_size) if fixed else torch.randint(0, len(latents), (batch_size,), generator=g)
+        loss = loss_of_batch(model, latents[idx], labels[idx], g)
+        if zero:
+            for p in model.parameters():
+                p.grad = None
+        loss.backward()
+        if step:
+            opt.step()
+        out.append(loss.item())
+    return out
+
+
 def q_step_rows(x, t, noise, betas, keep=lambda b: math.sqrt(1 - b), spread=math.sqrt):
     return torch.stack([keep(float(betas[ti])) * x[i] + spread(float(betas[ti])) * noise[i]
                         for i, ti in enumerate(t.tolist())])
@@ -209,6 +225,12 @@ ATTEMPTS = {
         (pr_loops, "passed"),
         (lambda r, g, k: pr_loops(r, g, k, neighbour=k - 1), "(k − 1)-th neighbour"),
         (lambda r, g, k: pr_loops(r, g, k, swap=True), "swapped"),
+    ],
+    "train_steps": [
+        (train_plain, "passed"),
+        (lambda *a: train_plain(*a, zero=False), "never zeroed"),
+        (lambda *a: train_plain(*a, step=False), "never change"),
+        (lambda *a: train_plain(*a, fixed=True), "same first batch"),
     ],
     "q_step": [
         (q_step_rows, "passed"),

@@ -17,7 +17,9 @@ mathematics is diagnosed the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -28,6 +30,22 @@ STATUSES = ("passed", "not attempted", "mistake", "wrong")
 def not_written(exercise: str):
     """What a stub does until the learner writes it: raise, naming the exercise."""
     raise NotImplementedError(f"Student exercise: {exercise} — not written yet")
+
+
+@contextmanager
+def _quietly() -> Iterator[None]:
+    """How a check runs an attempt on its small cases: without progress bars (fmd_utils.progress reads
+    TQDM_DISABLE), and with gradients on whatever the chapter switched off (a training loop needs them)."""
+    saved = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        with torch.enable_grad():
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = saved
 
 
 @dataclass(frozen=True)
@@ -78,14 +96,18 @@ class Exercise:
     def check(self, attempt: Callable) -> Verdict:
         """Run ``attempt`` on every case and say whether it is right, not written, a known mistake, or wrong. Each
         function runs on freshly made cases, so a case may hold a random generator that every function draws from
-        in the same state."""
+        in the same state (or a model that a training loop changes)."""
+        with _quietly():
+            return self._check(attempt)
+
+    def _check(self, attempt: Callable) -> Verdict:
         outputs = []
         for args in self.cases():
             try:
                 outputs.append(attempt(*args))
             except NotImplementedError:
-                return Verdict(self.name, "not attempted", "the stub is not written yet; the chapter carries on "
-                                                           "with the package's version")
+                return Verdict(self.name, "not attempted", "not written yet; the chapter goes on with the "
+                                                           "package's version")
             except Exception as error:  # noqa: BLE001 - a learner's code may raise anything: report it, do not crash
                 return Verdict(self.name, "wrong", f"it raised {type(error).__name__}: {error}")
 

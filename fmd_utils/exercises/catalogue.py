@@ -225,6 +225,62 @@ Q_STEP = Exercise(
 )
 
 
+def _train_cases():
+    g = _generator()
+    latents, labels = torch.randn(48, 8, generator=g), torch.randint(0, 10, (48,), generator=g)
+    model = torch.nn.Linear(8, 8)
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(8, 8, generator=g) / 3)
+        model.bias.copy_(torch.randn(8, generator=g))
+    targets = torch.randn(10, 8, generator=g)
+
+    def loss_of_batch(model, z, y, generator):  # a stand-in for the v-loss: it draws noise from the generator too
+        noise = torch.randn(z.shape, generator=generator)
+        return ((model(z + 0.1 * noise) - targets[y]) ** 2).mean()
+
+    return [(model, latents, labels, loss_of_batch, 6, 16, torch.Generator().manual_seed(3), 0.05)]
+
+
+def _train(model, latents, labels, loss_of_batch, steps, batch_size, generator, lr, zero_grad=True, update=True,
+           same_batch=False, backward_first=True, optimizer=torch.optim.AdamW):
+    opt = optimizer(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        idx = (torch.arange(batch_size) if same_batch else
+               torch.randint(0, len(latents), (batch_size,), generator=generator))
+        loss = loss_of_batch(model, latents[idx], labels[idx], generator)
+        if zero_grad:
+            opt.zero_grad()
+        if backward_first:
+            loss.backward()
+        if update:
+            opt.step()
+        if not backward_first:
+            loss.backward()
+        losses.append(loss.item())
+    return torch.tensor(losses)
+
+
+TRAIN_STEPS = Exercise(
+    "train_steps",
+    _train,  # per step: a batch drawn with the generator, its loss, zero_grad, backward, an AdamW step
+    _train_cases,
+    (
+        Mistake("the gradients are never zeroed: backward() adds to .grad, so every step applies the sum of all the "
+                "gradients so far (call optimizer.zero_grad() before loss.backward())",
+                lambda *a: _train(*a, zero_grad=False)),
+        Mistake("the weights never change: after loss.backward() the optimizer must take its step (optimizer.step())",
+                lambda *a: _train(*a, update=False)),
+        Mistake("every step sees the same first batch: draw the batch's indices anew each step, "
+                "torch.randint(0, N, (batch_size,), generator=generator)", lambda *a: _train(*a, same_batch=True)),
+        Mistake("optimizer.step() comes before loss.backward(): each step applies the previous batch's gradients",
+                lambda *a: _train(*a, backward_first=False)),
+        Mistake("this is Adam: the package trains with AdamW (weight decay applied to the weights directly, "
+                "torch's default 0.01)", lambda *a: _train(*a, optimizer=torch.optim.Adam)),
+    ),
+)
+
+
 # --------------------------------------------------------------------------------------------------- chapter 4
 def _guidance_cases():
     g = _generator()
@@ -670,7 +726,7 @@ HEUN_STEP = Exercise(
 EXERCISES: dict[str, Exercise] = {e.name: e for e in (
     CHANNEL_GATES, PSNR, STANDARDISE,  # chapter 1
     ALPHA_BAR, Q_SAMPLE, Q_STEP,  # chapter 2
-    EMBEDDING, V_TARGET, TRAINING_LOSS,  # chapter 3
+    EMBEDDING, V_TARGET, TRAINING_LOSS, TRAIN_STEPS,  # chapter 3
     GUIDANCE, DDIM_STEP, DDIM_LOOP, DDPM_STEP,  # chapter 4
     FID, KID, PRECISION_RECALL,  # chapter 5
     FLOW_TARGET, FLOW_LOSS, EULER_STEP, HEUN_STEP,  # chapter 6

@@ -117,8 +117,8 @@ def edition(notebook, which: str, where: str = "notebook"):
         cells.append(cell)
         if which == "learner":
             cells.append(nbformat.v4.new_markdown_cell(
-                f"*Solution* of exercise `{exercise.name}` (folded: unfold the cell below to compare it with yours; "
-                "running it replaces your function with it).",
+                f"*Solution* of `{exercise.name}`, folded: unfold it to compare with yours (running it replaces "
+                "your function with it).",
                 metadata={"tags": [SOLUTION_TAG]}))
             cells.append(nbformat.v4.new_code_cell(
                 exercise.solution,
