@@ -20,6 +20,7 @@ Files: ``<kind>.pt``, or ``<kind>-<architecture>.pt`` for a denoiser other than 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -68,6 +69,20 @@ class CheckpointError(RuntimeError):
 def default_checkpoint_dir() -> Path:
     """``$FMD_CHECKPOINT_DIR`` if set, else the repository's ``checkpoints/`` folder (the shipped models)."""
     return Path(os.environ.get("FMD_CHECKPOINT_DIR", Path(__file__).resolve().parents[1] / "checkpoints"))
+
+
+def default_results_dir() -> Path:
+    """``$FMD_RESULTS_DIR`` if set, else the repository's ``results/`` folder (the shipped models' benchmark)."""
+    return Path(os.environ.get("FMD_RESULTS_DIR", Path(__file__).resolve().parents[1] / "results"))
+
+
+def load_report(name: str = "") -> dict:
+    """The benchmark report ``results/<name>/metrics.json`` of the shipped models (``name="dit"``: the DiT's), as
+    ``python -m fmd_utils.evaluate`` wrote it; found from the package, so a notebook may run from any folder."""
+    path = default_results_dir() / name / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no benchmark report at {path}: run `make evaluate` (or set FMD_RESULTS_DIR)")
+    return json.loads(path.read_text())
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:

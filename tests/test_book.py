@@ -129,3 +129,30 @@ def test_chapter_shows_package_code_and_folds_its_solutions(browser, page_name):
         has_maths = written.first.evaluate("d => d.innerHTML.includes('mjx-container') || !/\\$/.test(d.innerText)")
         assert has_maths, "maths inside a solution left untypeset"
     context.close()
+
+
+@pytest.mark.parametrize("page_name", [p for p in PAGES if p.startswith("notebooks/")])
+def test_exercises_read_as_stub_check_and_folded_solution(browser, page_name):
+    """The learner's edition in the page (issue 21): no solution markers, every exercise linked from the chapter's
+    introduction exists, each shows its stub and the check's "not attempted", then a folded solution whose output
+    says "passed"."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.goto((HTML / f"{page_name}.html").as_uri(), wait_until="load")
+    text = page.locator("main").inner_text()
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, "solution markers left in the page"
+    links = page.locator("main a[href^='#ex-']")
+    assert links.count() >= 2, "the introduction links no exercise"
+    for i in range(links.count()):
+        target = links.nth(i).get_attribute("href")[1:]
+        assert page.locator(f"[id='{target}']").count() == 1, f"the exercise link #{target} leads nowhere"
+    stubs = page.locator("main div.cell.tag_exercise")
+    solutions = page.locator("main div.cell.tag_solution")
+    assert stubs.count() >= 3 and solutions.count() == stubs.count()
+    for i in range(stubs.count()):
+        assert "NotImplementedError" in stubs.nth(i).locator(".cell_input").inner_text()
+        assert ": not attempted" in stubs.nth(i).locator(".cell_output").inner_text()
+        solution = solutions.nth(i)
+        assert not solution.locator("details").first.evaluate("d => d.open"), "a solution is shown unfolded"
+        assert ": passed" in solution.locator(".cell_output").inner_text()
+    context.close()

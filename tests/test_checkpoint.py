@@ -145,3 +145,14 @@ def test_shipped_checkpoints_are_what_make_train_writes():
 
 # fields of the profile added after the shipped models were trained, and the value those models were trained with
 ADDED_SINCE = {"diffusion": {"denoiser": "unet"}}
+
+
+def test_load_report_finds_the_shipped_benchmark_from_any_folder(tmp_path, monkeypatch):
+    from fmd_utils.checkpoint import load_report
+
+    monkeypatch.chdir(tmp_path)  # a notebook run from another folder (a student's copy) reads the same report
+    report, dit = load_report(), load_report("dit")
+    assert report["settings"] and dit["settings"] and report != dit
+    monkeypatch.setenv("FMD_RESULTS_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="make evaluate"):
+        load_report()

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from fmd_utils.exercises import EXERCISES, check, not_written
+from fmd_utils.exercises.catalogue import SCHEDULE
+from fmd_utils.schedule import NoiseSchedule
 
 
 # independent implementations (loops and scalars, not the checker's vectorised formulas)
@@ -316,7 +318,10 @@ def test_the_stub_is_not_attempted_and_other_failures_are_reported(capsys):
 
     carry_on = check("q_sample", stub)
     assert "q_sample: not attempted" in capsys.readouterr().out
-    assert carry_on is EXERCISES["q_sample"].reference  # the chapter carries on with the package's version
+    x0, noise, t = torch.randn(2, 3), torch.randn(2, 3), torch.tensor([5, 900])  # the chapter carries on with ...
+    assert torch.equal(carry_on(x0, t, noise, SCHEDULE.alpha_bar), SCHEDULE.q_sample(x0, t, noise))  # the package's
+    with pytest.raises(ValueError, match="alpha_bar is another table"):  # which never ignores another schedule
+        carry_on(x0, t, noise, NoiseSchedule("linear", 1000).alpha_bar)
     right = EXERCISES["q_sample"].reference
     assert check("q_sample", lambda *a: right(*a)) is not right  # a passing attempt is the one carried on with
     broken = EXERCISES["guidance"].check(lambda c, u, w: c @ u)  # shapes that do not multiply

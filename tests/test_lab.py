@@ -81,6 +81,10 @@ def test_play_button_scrubs_the_live_widget(lab, browser):
     written = page.locator(".jp-MarkdownOutput details:has(> summary)")
     written_count = written.count()
     folded_inputs = page.locator(".jp-Cell .jp-InputPlaceholder").count()  # solution cells: input collapsed
+    outputs = page.locator(".jp-OutputArea-output").all_text_contents()
+    checks = [line for text in outputs for line in text.splitlines() if line.startswith(("q_step:", "alpha_bar:",
+                                                                                         "q_sample:"))]
+    stub_shown = page.locator(".jp-Cell .jp-InputArea", has_text="NotImplementedError").count()
     solution_open = None
     if written_count:
         written.first.scroll_into_view_if_needed()
@@ -92,7 +96,11 @@ def test_play_button_scrubs_the_live_widget(lab, browser):
     assert first and later and first != later, "the image did not follow the Play button in JupyterLab"
     assert listings >= 1, "no source listing rendered in JupyterLab"
     assert written_count >= 1 and solution_open, "written solutions are not folded <details> that open"
-    assert folded_inputs >= 1, "solution code cells are not collapsed in JupyterLab"
+    assert folded_inputs >= 4, "solution code cells are not collapsed in JupyterLab"  # 3 exercises + exercise 3
+    # the learner's edition: each exercise's stub, its check ("not attempted"), and the folded solution ("passed")
+    assert stub_shown >= 3, "the exercises' stubs are not shown in JupyterLab"
+    for name in ("q_step", "alpha_bar", "q_sample"):
+        assert f"{name}: not attempted" in " ".join(checks) and f"{name}: passed" in " ".join(checks), checks
 
 
 def test_generator_panel_runs_the_python_model_in_jupyterlab(lab, browser):

@@ -30,7 +30,7 @@ def check(name: str, attempt):
     if report:
         with open(report, "a", encoding="utf-8") as file:
             file.write(json.dumps({"exercise": name, "status": verdict.status, "message": verdict.message}) + "\n")
-    return attempt if verdict.passed else exercise.reference
+    return attempt if verdict.passed else exercise.package_version()
 
 
 __all__ = ["EXERCISES", "REPORT_VARIABLE", "Exercise", "Mistake", "Verdict", "check", "not_written"]

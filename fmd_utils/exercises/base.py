@@ -83,6 +83,24 @@ class Exercise:
     mistakes: tuple[Mistake, ...] = field(default_factory=tuple)
     rtol: float = 1e-4
     atol: float = 1e-5
+    tables: dict[str, tuple[int, torch.Tensor]] = field(default_factory=dict)  # name: (argument index, the table)
+
+    def package_version(self) -> Callable:
+        """The reference as the chapter carries on with it: refusing, rather than ignoring, a table argument (a
+        noise schedule's β or ᾱ) other than the one the package's function is bound to."""
+        if not self.tables:
+            return self.reference
+
+        def package(*args):
+            for name, (index, expected) in self.tables.items():
+                given = torch.as_tensor(args[index])
+                if given.shape != expected.shape or not torch.allclose(given.double().cpu(), expected.double(),
+                                                                       rtol=1e-5, atol=1e-7):
+                    raise ValueError(f"the package's {self.name} uses the cosine schedule with T = 1000, and "
+                                     f"{name} is another table: write the exercise to use it")
+            return self.reference(*args)
+
+        return package
 
     def _agrees(self, got, expected) -> bool:
         try:

@@ -197,6 +197,7 @@ Q_SAMPLE = Exercise(
         Mistake("the two scales are swapped: the signal gets √(1 − ᾱ_t) and the noise √ᾱ_t",
                 lambda x0, t, noise, ab: _rows((1 - ab[t]).sqrt(), x0) * x0 + _rows(ab[t].sqrt(), x0) * noise),
     ),
+    tables={"alpha_bar": (3, SCHEDULE.alpha_bar)},
 )
 
 
@@ -222,6 +223,7 @@ Q_STEP = Exercise(
         Mistake("the two scales are swapped: the signal gets √β_t and the noise √(1 − β_t)",
                 lambda x, t, noise, b: _rows(b[t].sqrt(), x) * x + _rows((1 - b[t]).sqrt(), x) * noise),
     ),
+    tables={"betas": (3, SCHEDULE.betas)},
 )
 
 
@@ -360,6 +362,7 @@ DDPM_STEP = Exercise(
         Mistake("ᾱ_t is used where ᾱ_{t−1} belongs in the posterior's coefficients: the step goes from t to t − 1",
                 lambda *a: _ddpm(*a, prev=lambda ab, t: ab[t])),
     ),
+    tables={"betas": (4, SCHEDULE.betas), "alpha_bar": (5, SCHEDULE.alpha_bar)},
 )
 
 
@@ -456,6 +459,7 @@ V_TARGET = Exercise(
         Mistake("this is the ε-target, the noise itself: v mixes the noise and the clean latent",
                 lambda z0, eps, t, ab: eps.clone()),
     ),
+    tables={"alpha_bar": (3, SCHEDULE.alpha_bar)},
 )
 
 
@@ -521,6 +525,7 @@ TRAINING_LOSS = Exercise(
                 "same seed gives the same numbers only in the same order)",
                 lambda *a: _loss(*a, order=("eps", "t", "drop"))),
     ),
+    tables={"alpha_bar": (5, SCHEDULE.alpha_bar)},
 )
 
 

@@ -41,6 +41,7 @@ class Grade:
     notebook: str
     results: list[Result]
     stopped: str | None = None
+    cell_errors: tuple[str, ...] = ()  # cells other than the exercises' that raised: "cell N: Error: message"
 
     @property
     def exit_code(self) -> int:
@@ -51,11 +52,13 @@ class Grade:
     def summary(self) -> str:
         passed = sum(r.status == "passed" for r in self.results)
         tail = f"; the run stopped early: {self.stopped}" if self.stopped else ""
-        return f"{passed}/{len(self.results)} exercises passed{tail}"
+        raised = "".join(f"\n  other cells that raised: {e}" for e in self.cell_errors)
+        return f"{passed}/{len(self.results)} exercises passed{tail}{raised}"
 
     def as_json(self) -> dict:
         return {"notebook": self.notebook, "passed": sum(r.status == "passed" for r in self.results),
                 "total": len(self.results), "stopped": self.stopped, "exit_code": self.exit_code,
+                "cell_errors": list(self.cell_errors),
                 "results": [asdict(r) for r in self.results]}
 
 
@@ -127,4 +130,6 @@ def grade(path: Path, timeout: float = 900.0, kernel_name: str = "python3") -> G
             results.append(Result(name, "not reached", stopped))
         else:
             results.append(Result(name, "not checked", f'its cell no longer calls check("{name}", ...)'))
-    return Grade(str(path), results, stopped)
+    others = tuple(f"cell {i}: {error.removeprefix('the cell raised ')}" for i, cell in enumerate(notebook.cells)
+                   if EXERCISE_TAG not in cell.metadata.get("tags", []) and (error := _cell_error(cell)))
+    return Grade(str(path), results, stopped, others)
