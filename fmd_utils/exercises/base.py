@@ -17,6 +17,7 @@ mathematics is diagnosed the same way.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -133,19 +134,50 @@ class Exercise:
             return all(self._agrees(out, function(*args)) for out, args in zip(outputs, self.cases(), strict=True))
 
         if same_as(self.reference):
-            return Verdict(self.name, "passed", "matches the package on every test input")
+            return self._dtype_verdict(outputs) or Verdict(self.name, "passed", "matches the package on every test "
+                                                                                "input")
         for mistake in self.mistakes:
             if same_as(mistake.compute):
                 return Verdict(self.name, "mistake", mistake.message)
-        try:
-            got = torch.as_tensor(outputs[0], dtype=torch.float64).detach()
-        except (TypeError, ValueError, RuntimeError):
-            return Verdict(self.name, "wrong", f"it returned {type(outputs[0]).__name__}, not numbers (a tensor)")
-        expected = torch.as_tensor(self.reference(*self.cases()[0]), dtype=torch.float64).detach()
-        if got.shape != expected.shape:
-            return Verdict(self.name, "wrong", f"the result has shape {tuple(got.shape)}, expected "
-                                               f"{tuple(expected.shape)}")
-        diff = (got - expected).abs()
-        where = tuple(int(i) for i in torch.nonzero(diff == diff.max())[0]) if diff.ndim else ()
-        return Verdict(self.name, "wrong", f"the result differs from the package's by up to {diff.max():.3g} "
-                                           f"(at index {where}); none of the known mistakes explains it")
+        return self._difference(outputs)
+
+    def _dtype_verdict(self, outputs: list) -> Verdict | None:
+        """Right numbers, but a tensor (not a single number, which a chapter reads with float()) in another floating
+        dtype than the package's: the chapter's later cells (strict comparisons, concatenation with float32 tensors)
+        would fail, so say so now."""
+        for out, args in zip(outputs, self.cases(), strict=True):
+            expected = self.reference(*args)
+            if (isinstance(out, torch.Tensor) and isinstance(expected, torch.Tensor) and out.ndim > 0
+                    and out.is_floating_point() and expected.is_floating_point() and out.dtype != expected.dtype):
+                return Verdict(self.name, "wrong", f"the numbers are right but the result is {out.dtype}, the "
+                                                   f"package's {expected.dtype}: compute in the inputs' dtype")
+        return None
+
+    def _difference(self, outputs: list) -> Verdict:
+        """Wrong in a way no known mistake explains: the first test input where it differs, and by how much."""
+        names = list(inspect.signature(self.reference).parameters)
+        for number, (out, args) in enumerate(zip(outputs, self.cases(), strict=True), start=1):
+            expected = self.reference(*args)
+            if self._agrees(out, expected):
+                continue
+            try:
+                got = torch.as_tensor(out, dtype=torch.float64).detach()
+            except (TypeError, ValueError, RuntimeError):
+                return Verdict(self.name, "wrong", f"it returned {type(out).__name__}, not numbers (a tensor)")
+            expected = torch.as_tensor(expected, dtype=torch.float64).detach()
+            scalars = ", ".join(f"{n} = {a}" for n, a in zip(names, args, strict=False) if _is_scalar(a))
+            where = f"test input {number} of {len(outputs)}" + (f" ({scalars})" if scalars else "")
+            if got.shape != expected.shape:
+                return Verdict(self.name, "wrong", f"on {where} the result has shape {tuple(got.shape)}, expected "
+                                                   f"{tuple(expected.shape)}")
+            diff = (got - expected).abs().nan_to_num(nan=float("inf"))
+            index = tuple(int(i) for i in torch.nonzero(diff == diff.max())[0]) if diff.ndim else ()
+            return Verdict(self.name, "wrong", f"on {where} the result differs from the package's by up to "
+                                               f"{diff.max():.3g} (at index {index}); none of the known mistakes "
+                                               "explains it")
+        return Verdict(self.name, "wrong", "the result differs from the package's")  # unreachable: it would agree
+
+
+def _is_scalar(value) -> bool:
+    return isinstance(value, (int, float, tuple)) and not isinstance(value, bool) or (
+        isinstance(value, torch.Tensor) and value.ndim == 0)

@@ -1,7 +1,8 @@
 """The exercises of the chapters, each with the mistakes a learner is likely to make (written as the mathematics they
 amount to). Chapter 1: channel attention's gates, PSNR, standardising latents; chapter 2: one forward step, ᾱ from β
-and the jump q(z_t | z_0); chapter 3: the sinusoidal embedding and the v-target; chapter 4: the guidance mix and a
-DDIM step; chapter 6: the flow-matching target, an Euler and a Heun step."""
+and the jump q(z_t | z_0); chapter 3: the sinusoidal embedding, the v-target, one training step's loss, the training
+loop; chapter 4: a DDPM step, a DDIM step, the guidance mix, the guided DDIM loop; chapter 5: FID, KID, precision and
+recall; chapter 6: the flow matching loss, an Euler and a Heun step."""
 
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ CHANNEL_GATES = Exercise(
     (
         Mistake("the squeeze takes each channel's maximum: squeeze-and-excitation averages each channel over its "
                 "pixels, h̄_c = (1/HW) Σ_ij h_c,ij", lambda *a: _gates(*a, squeeze=lambda h: h.amax(dim=(2, 3)))),
+        Mistake("the biases b_1 and b_2 are missing: each linear layer is W h + b",
+                lambda h, w1, b1, w2, b2: _gates(h, w1, 0 * b1, w2, 0 * b2)),
         Mistake("the hidden layer uses ReLU: the package's block (and its trained weights) use SiLU, which lets small "
                 "negative values through", lambda *a: _gates(*a, act=torch.relu)),
         Mistake("the gates have no sigmoid: g must lie in (0, 1), a share of each channel to keep",
@@ -205,7 +208,9 @@ Q_SAMPLE = Exercise(
 def _q_step_cases():
     g = _generator()
     x, noise = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
-    return [(x, torch.tensor([0, 10, 300, 700, 999]), noise, SCHEDULE.betas)]
+    images, image_noise = torch.randn(3, 1, 4, 4, generator=g), torch.randn(3, 1, 4, 4, generator=g)
+    return [(x, torch.tensor([0, 10, 300, 700, 999]), noise, SCHEDULE.betas),
+            (images, torch.tensor([1, 500, 998]), image_noise, SCHEDULE.betas)]
 
 
 Q_STEP = Exercise(
@@ -220,6 +225,8 @@ Q_STEP = Exercise(
                 lambda x, t, noise, b: x + _rows(b[t].sqrt(), x) * noise),
         Mistake("the signal is scaled by 1 − β_t where √(1 − β_t) belongs (its variance, not its scale)",
                 lambda x, t, noise, b: _rows(1 - b[t], x) * x + _rows(b[t].sqrt(), x) * noise),
+        Mistake("β_{t−1} is used for β_t: the index is one step early (betas[t], not betas[t − 1])",
+                lambda x, t, noise, b: _rows((1 - b[t - 1]).sqrt(), x) * x + _rows(b[t - 1].sqrt(), x) * noise),
         Mistake("the two scales are swapped: the signal gets √β_t and the noise √(1 − β_t)",
                 lambda x, t, noise, b: _rows(b[t].sqrt(), x) * x + _rows((1 - b[t]).sqrt(), x) * noise),
     ),
@@ -244,28 +251,33 @@ def _train_cases():
 
 
 def _train(model, latents, labels, loss_of_batch, steps, batch_size, generator, lr, zero_grad=True, update=True,
-           same_batch=False, backward_first=True, optimizer=torch.optim.AdamW):
-    opt = optimizer(model.parameters(), lr=lr)
+           same_batch=False, backward_first=True, weight_decay=0.0, fresh_optimizer=False):
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     losses = []
     for _ in range(steps):
+        if fresh_optimizer:
+            opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
         idx = (torch.arange(batch_size) if same_batch else
                torch.randint(0, len(latents), (batch_size,), generator=generator))
         loss = loss_of_batch(model, latents[idx], labels[idx], generator)
+        if not backward_first:  # step (the previous batch's gradients), zero them, then this batch's backward
+            opt.step()
+            opt.zero_grad()
+            loss.backward()
+            losses.append(loss.item())
+            continue
         if zero_grad:
             opt.zero_grad()
-        if backward_first:
-            loss.backward()
+        loss.backward()
         if update:
             opt.step()
-        if not backward_first:
-            loss.backward()
         losses.append(loss.item())
     return torch.tensor(losses)
 
 
 TRAIN_STEPS = Exercise(
     "train_steps",
-    _train,  # per step: a batch drawn with the generator, its loss, zero_grad, backward, an AdamW step
+    _train,  # per step: a batch drawn with the generator, its loss, zero_grad, backward, an AdamW step (no decay)
     _train_cases,
     (
         Mistake("the gradients are never zeroed: backward() adds to .grad, so every step applies the sum of all the "
@@ -275,10 +287,13 @@ TRAIN_STEPS = Exercise(
                 lambda *a: _train(*a, update=False)),
         Mistake("every step sees the same first batch: draw the batch's indices anew each step, "
                 "torch.randint(0, N, (batch_size,), generator=generator)", lambda *a: _train(*a, same_batch=True)),
-        Mistake("optimizer.step() comes before loss.backward(): each step applies the previous batch's gradients",
+        Mistake("optimizer.step() comes before loss.backward(): each step applies the previous batch's gradients "
+                "(and with zero_grad() between them, none at all: see the weights never change)",
                 lambda *a: _train(*a, backward_first=False)),
-        Mistake("this is Adam: the package trains with AdamW (weight decay applied to the weights directly, "
-                "torch's default 0.01)", lambda *a: _train(*a, optimizer=torch.optim.Adam)),
+        Mistake("the weights decay: AdamW's default weight_decay is 0.01, and the recipe (the full profile) trains "
+                "with weight_decay=0.0", lambda *a: _train(*a, weight_decay=0.01)),
+        Mistake("a new optimizer every step: AdamW's running averages of the gradients then restart each time; make "
+                "it once, before the loop", lambda *a: _train(*a, fresh_optimizer=True)),
     ),
 )
 
@@ -361,6 +376,8 @@ DDPM_STEP = Exercise(
                 lambda *a: _ddpm(*a, spread=lambda v: v)),
         Mistake("ᾱ_t is used where ᾱ_{t−1} belongs in the posterior's coefficients: the step goes from t to t − 1",
                 lambda *a: _ddpm(*a, prev=lambda ab, t: ab[t])),
+        Mistake("at t = 0, alpha_bar[t − 1] is alpha_bar[−1], Python's last element ᾱ_999, where ᾱ_{−1} = 1 belongs "
+                "(the clean data: guard t = 0)", lambda *a: _ddpm(*a, prev=lambda ab, t: ab[t - 1])),
     ),
     tables={"betas": (4, SCHEDULE.betas), "alpha_bar": (5, SCHEDULE.alpha_bar)},
 )
@@ -370,21 +387,27 @@ def _ddim_loop_cases():
     g = _generator()
     z, y = torch.randn(3, 8, generator=g), torch.tensor([1, 4, 7])
     taus = torch.linspace(999, 0, 8).round().long().tolist()
-    return [(_ToyDenoiser(), z, y, taus, SCHEDULE.alpha_bar, 3.0, (200, 699))]
+    edges = [999, 699, 450, 200, 0]  # a grid on the interval's ends: guidance applies at both, lo ≤ t ≤ hi
+    return [(_ToyDenoiser(), z, y, taus, SCHEDULE.alpha_bar, 3.0, (200, 699)),
+            (_ToyDenoiser(), z, y, edges, SCHEDULE.alpha_bar, 2.0, (200, 699))]
 
 
-def _ddim_loop(denoiser, z, y, taus, ab, w, interval, final=True, everywhere=False, mix=None, swap=False):
+def _ddim_loop(denoiser, z, y, taus, ab, w, interval, final=True, everywhere=False, mix=None, swap=False,
+               strict=False, next_level=None):
     lo, hi = interval
     steps = len(taus) if final else len(taus) - 1
     for i in range(steps):
         t = taus[i]
         t_batch = torch.full((len(z),), t)
-        w_t = w if everywhere or lo <= t <= hi else 1.0
+        inside = lo < t < hi if strict else lo <= t <= hi
+        w_t = w if everywhere or inside else 1.0
         v_cond, v_uncond = denoiser(z, t_batch, y), denoiser(z, t_batch, torch.full_like(y, 10))
         v = mix(v_cond, v_uncond, w_t) if mix else v_uncond + w_t * (v_cond - v_uncond)
         a, sigma = ab[t].sqrt(), (1 - ab[t]).sqrt()
         eps, z0 = (a * z - sigma * v, sigma * z + a * v) if swap else (sigma * z + a * v, a * z - sigma * v)
         a_next = ab[taus[i + 1]] if i + 1 < len(taus) else torch.tensor(1.0)
+        if next_level:
+            a_next = next_level(ab, t)
         z = ddim_step(z0, eps, ab[t], a_next)
     return z
 
@@ -403,6 +426,11 @@ DDIM_LOOP = Exercise(
                 lambda *a: _ddim_loop(*a, mix=lambda c, u, w: (1 - w) * c + w * u)),
         Mistake("the guidance is missing: where lo ≤ t ≤ hi the step uses uncond + w·(cond − uncond), not the "
                 "conditional prediction alone", lambda *a: _ddim_loop(*a[:5], 1.0, a[6])),
+        Mistake("the interval leaves out its ends: guidance applies for lo ≤ t ≤ hi, both included",
+                lambda *a: _ddim_loop(*a, strict=True)),
+        Mistake("each step goes to ᾱ_{t−1}, one timestep down: DDIM jumps to the next timestep of the grid, "
+                "ᾱ' = ᾱ_{t_{i+1}} (and to ᾱ' = 1 after the last)",
+                lambda *a: _ddim_loop(*a, next_level=lambda ab, t: ab[t - 1] if t > 0 else torch.tensor(1.0))),
         Mistake("ε̂ and ẑ_0 are swapped: from v̂, ε̂ = σ_t z_t + √ᾱ_t v̂ and ẑ_0 = √ᾱ_t z_t − σ_t v̂",
                 lambda *a: _ddim_loop(*a, swap=True)),
     ),
@@ -417,10 +445,12 @@ def _embedding_cases():
 
 
 def _sinusoids(t: torch.Tensor, dim: int, exponent_sign: float = -1.0, divisor: int | None = None,
-               cos_first: bool = False) -> torch.Tensor:
+               cos_first: bool = False, interleave: bool = False) -> torch.Tensor:
     half = dim // 2
     omega = torch.exp(exponent_sign * math.log(10_000.0) * torch.arange(half, dtype=torch.float32) / (divisor or half))
     angles = t.float()[:, None] * omega[None, :]
+    if interleave:  # sin ω_0, cos ω_0, sin ω_1, …
+        return torch.stack([torch.sin(angles), torch.cos(angles)], dim=2).flatten(1)
     parts = [torch.cos(angles), torch.sin(angles)] if cos_first else [torch.sin(angles), torch.cos(angles)]
     return torch.cat(parts, dim=1)
 
@@ -436,6 +466,11 @@ EMBEDDING = Exercise(
                 "embedding misses the slow end", lambda t, dim: _sinusoids(t, dim, divisor=dim)),
         Mistake("the cosines come first: the package (and its checkpoints) put the sines in the first half",
                 lambda t, dim: _sinusoids(t, dim, cos_first=True)),
+        Mistake("sines and cosines alternate (the Transformer paper's layout): the package puts all the sines first, "
+                "then all the cosines", lambda t, dim: _sinusoids(t, dim, interleave=True)),
+        Mistake("the exponent is divided by d/2 − 1 (as in some DDPM code), which makes the slowest frequency exactly "
+                "1/10000: the package's ω_i = 10000^(−i/(d/2)) stops just short of it",
+                lambda t, dim: _sinusoids(t, dim, divisor=dim // 2 - 1)),
     ),
     atol=1e-3,
 )
@@ -456,6 +491,8 @@ V_TARGET = Exercise(
                 lambda z0, eps, t, ab: _rows((1 - ab[t]).sqrt()) * z0 - _rows(ab[t].sqrt()) * eps),
         Mistake("z_0 and ε trade places: ε goes with √ᾱ_t and z_0 with √(1 − ᾱ_t)",
                 lambda z0, eps, t, ab: _rows(ab[t].sqrt()) * z0 - _rows((1 - ab[t]).sqrt()) * eps),
+        Mistake("z_0 is scaled by 1 − ᾱ_t, the noise's variance, where its standard deviation √(1 − ᾱ_t) belongs",
+                lambda z0, eps, t, ab: _rows(ab[t].sqrt()) * eps - _rows(1 - ab[t]) * z0),
         Mistake("this is the ε-target, the noise itself: v mixes the noise and the clean latent",
                 lambda z0, eps, t, ab: eps.clone()),
     ),
@@ -539,12 +576,15 @@ def _feature_pair(n_a: int = 60, n_b: int = 50, d: int = 6):
     return a, b
 
 
-def _fid(a, b, cov=lambda x: torch.cov(x.T), cross=2.0, mean_power=2, with_covariance=True):
+def _fid(a, b, cov=lambda x: torch.cov(x.T), cross=2.0, mean_power=2, with_covariance=True, root_of_product=True):
     mean_term = ((a.mean(0) - b.mean(0)) ** 2).sum() ** (mean_power / 2)
     if not with_covariance:
         return mean_term
     ca, cb = cov(a), cov(b)
-    root = torch.from_numpy(scipy.linalg.sqrtm((ca @ cb).numpy()).real)
+    if root_of_product:
+        root = torch.from_numpy(scipy.linalg.sqrtm((ca @ cb).numpy()).real)
+    else:
+        root = torch.from_numpy(scipy.linalg.sqrtm(ca.numpy()).real @ scipy.linalg.sqrtm(cb.numpy()).real)
     return mean_term + torch.trace(ca + cb - cross * root)
 
 
@@ -563,22 +603,30 @@ FID = Exercise(
                 lambda a, b: _fid(a, b, with_covariance=False)),
         Mistake("the covariances are diagonal (per-feature variances): FID uses the full covariance matrices, "
                 "correlations included", lambda a, b: _fid(a, b, cov=lambda x: torch.diag(x.var(0)))),
+        Mistake("the covariances divide by N: the package's (np.cov, torch.cov) divide by N − 1",
+                lambda a, b: _fid(a, b, cov=lambda x: torch.cov(x.T, correction=0))),
+        Mistake("this is Σ1^½ Σ2^½, the product of two roots: FID needs (Σ1 Σ2)^½, the root of the product (they "
+                "agree only when the covariances commute)", lambda a, b: _fid(a, b, root_of_product=False)),
     ),
     rtol=1e-6,
 )
 
 
-def _kid(a, b, scale=True, diagonal=False, cross=2.0, degree=3):
+def _kid(a, b, scale=True, diagonal=False, cross=2.0, degree=3, cross_off_diagonal=False):
     d = a.shape[1]
 
     def kappa(x, y):
         return (x @ y.T / (d if scale else 1) + 1) ** degree
 
-    def within(x):
-        gram, n = kappa(x, x), len(x)
-        return gram.mean() if diagonal else (gram.sum() - gram.diagonal().sum()) / (n * (n - 1))
+    def within_pairs(gram):
+        n = len(gram)
+        return (gram.sum() - gram.diagonal().sum()) / (n * (n - 1))
 
-    return within(a) + within(b) - cross * kappa(a, b).mean()
+    def within(x):
+        return kappa(x, x).mean() if diagonal else within_pairs(kappa(x, x))
+
+    between = within_pairs(kappa(a, b)) if cross_off_diagonal else kappa(a, b).mean()
+    return within(a) + within(b) - cross * between
 
 
 KID = Exercise(
@@ -595,6 +643,9 @@ KID = Exercise(
         Mistake("the cross term is not doubled: −2/n² Σ κ(φ_i, φ'_j) counts both orders of the pair",
                 lambda a, b: _kid(a, b, cross=1.0)),
         Mistake("the kernel is quadratic: KID's is the cubic (φᵀφ'/d + 1)³", lambda a, b: _kid(a, b, degree=2)),
+        Mistake("the cross term leaves out i = j: also unbiased (Gretton's U-statistic), but KID, as the package and "
+                "the paper compute it, averages the cross term over all n² pairs",
+                lambda a, b: _kid(a, b, cross_off_diagonal=True)),
     ),
     rtol=1e-6,
 )
@@ -631,6 +682,8 @@ PRECISION_RECALL = Exercise(
     (
         Mistake("the radius reaches the (k − 1)-th neighbour: sorted distances start with the point itself (0), so "
                 "the k-th neighbour is column k", lambda *a: _pr(*a, column=a[2] - 1)),
+        Mistake("the radius reaches the (k + 1)-th neighbour: column 0 of the sorted distances is the point itself, so "
+                "the k-th neighbour is column k, not k + 1", lambda *a: _pr(*a, column=a[2] + 1)),
         Mistake("precision and recall are swapped: precision is the share of *generated* points inside the real "
                 "manifold", lambda *a: _pr(*a, swap=True)),
         Mistake("each query point carries its own radius: the balls belong to the reference set, B(r_j, radius of "
@@ -640,24 +693,6 @@ PRECISION_RECALL = Exercise(
 
 
 # --------------------------------------------------------------------------------------------------- chapter 6
-def _flow_target_cases():
-    g = _generator()
-    return [(torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g))]
-
-
-FLOW_TARGET = Exercise(
-    "flow_target",
-    lambda z0, noise: noise - z0,  # d/dt [(1 − t) z_0 + t ε] = ε − z_0
-    _flow_target_cases,
-    (
-        Mistake("the velocity points the wrong way: z_t = (1 − t) z_0 + t ε moves towards the noise as t grows, so "
-                "dz/dt = ε − z_0", lambda z0, noise: z0 - noise),
-        Mistake("this is the noise alone: the straight path's velocity is the difference ε − z_0",
-                lambda z0, noise: noise.clone()),
-    ),
-)
-
-
 def _flow_loss_cases():
     g = _generator()
     z0, eps = torch.randn(16, 8, generator=g), torch.randn(16, 8, generator=g)
@@ -681,6 +716,8 @@ FLOW_LOSS = Exercise(
                 lambda *a: _flow_loss(*a, path=lambda z0, t, eps: straight_path(eps, t, z0))),
         Mistake("the target is the noise alone: the straight path's velocity is ε − z_0",
                 lambda *a: _flow_loss(*a, target=lambda z0, eps: eps)),
+        Mistake("the network gets 1000 t: it takes t in [0, 1] and scales it itself (LatentFlow.network)",
+                lambda net, z0, y, t, eps: _flow_loss(lambda z, tt, yy: net(z, 1000 * tt, yy), z0, y, t, eps)),
         Mistake("the network sees the clean latent: it must be evaluated on the point of the path, z_t",
                 lambda *a: _flow_loss(*a, path=lambda z0, t, eps: z0)),
         Mistake("the squares are summed over the latent's dimensions: the package averages them (mse_loss), so the "
@@ -734,5 +771,5 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in (
     EMBEDDING, V_TARGET, TRAINING_LOSS, TRAIN_STEPS,  # chapter 3
     GUIDANCE, DDIM_STEP, DDIM_LOOP, DDPM_STEP,  # chapter 4
     FID, KID, PRECISION_RECALL,  # chapter 5
-    FLOW_TARGET, FLOW_LOSS, EULER_STEP, HEUN_STEP,  # chapter 6
+    FLOW_LOSS, EULER_STEP, HEUN_STEP,  # chapter 6
 )}
