@@ -136,6 +136,32 @@ def train_plain(model, latents, labels, loss_of_batch, steps, batch_size, g, lr,
     return out
 
 
+def film_plain(h_in, e, block, scale_one=1.0, skip=True):
+    def norm(x, weight=None, bias=None):  # layer norm by hand: (x − mean) / √(var + 1e-5), biased variance
+        y = (x - x.mean(1, keepdim=True)) / (x.var(1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+        return y if weight is None else y * weight + bias
+
+    h = block.linear_in(torch.nn.functional.silu(norm(h_in, block.norm_in.weight, block.norm_in.bias)))
+    ab = block.scale_shift(e)
+    a, b = ab[:, : h.shape[1]], ab[:, h.shape[1]:]
+    out = block.linear_out(torch.nn.functional.silu(norm(h) * (scale_one + a) + b))
+    return h_in + out if skip else out
+
+
+def attention_loop(h, att, scale=True, residual=True):
+    rows = []
+    for x in h:  # one vector at a time, the tokens as rows
+        tokens = att.norm(x.reshape(att.tokens, -1) + att.position[0])
+        d = tokens.shape[1]
+        q, k, v = tokens @ att.qkv.weight[:d].T + att.qkv.bias[:d], tokens @ att.qkv.weight[d:2 * d].T + \
+            att.qkv.bias[d:2 * d], tokens @ att.qkv.weight[2 * d:].T + att.qkv.bias[2 * d:]
+        scores = q @ k.T / (math.sqrt(d) if scale else 1.0)
+        weights = scores.exp() / scores.exp().sum(1, keepdim=True)
+        out = att.out(weights @ v).reshape(-1)
+        rows.append(x + out if residual else out)
+    return torch.stack(rows)
+
+
 def q_step_rows(x, t, noise, betas, keep=lambda b: math.sqrt(1 - b), spread=math.sqrt):
     return torch.stack([keep(float(betas[ti])) * x[i] + spread(float(betas[ti])) * noise[i]
                         for i, ti in enumerate(t.tolist())])
@@ -233,6 +259,16 @@ ATTEMPTS = {
         (lambda *a: train_plain(*a, zero=False), "never zeroed"),
         (lambda *a: train_plain(*a, step=False), "never change"),
         (lambda *a: train_plain(*a, fixed=True), "same first batch"),
+    ],
+    "film_block": [
+        (film_plain, "passed"),
+        (lambda *a: film_plain(*a, scale_one=0.0), "the scale is a(e), not 1 + a(e)"),
+        (lambda *a: film_plain(*a, skip=False), "the skip path is missing"),
+    ],
+    "attention": [
+        (attention_loop, "passed"),
+        (lambda *a: attention_loop(*a, scale=False), "not divided by √d"),
+        (lambda *a: attention_loop(*a, residual=False), "the residual is missing"),
     ],
     "q_step": [
         (q_step_rows, "passed"),

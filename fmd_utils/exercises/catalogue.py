@@ -1,8 +1,9 @@
 """The exercises of the chapters, each with the mistakes a learner is likely to make (written as the mathematics they
 amount to). Chapter 1: channel attention's gates, PSNR, standardising latents; chapter 2: one forward step, ᾱ from β
-and the jump q(z_t | z_0); chapter 3: the sinusoidal embedding, the v-target, one training step's loss, the training
-loop; chapter 4: a DDPM step, a DDIM step, the guidance mix, the guided DDIM loop; chapter 5: FID, KID, precision and
-recall; chapter 6: the flow matching loss, an Euler and a Heun step."""
+and the jump q(z_t | z_0); chapter 3: the sinusoidal embedding, a scale-and-shift block, token attention, the
+v-target, one training step's loss, the training loop; chapter 4: a DDPM step, a DDIM step, the guidance mix, the
+guided DDIM loop; chapter 5: FID, KID, precision and recall; chapter 6: the flow matching loss, an Euler and a Heun
+step."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import scipy.linalg
 import torch
 
 from ..blocks import ChannelAttention
+from ..denoisers import ConditionedResidualBlock, TokenSelfAttention
 from ..embeddings import sinusoidal_embedding
 from ..flow import euler_step, heun_step, straight_path
 from ..metrics import frechet_distance, kernel_distance, precision_recall, psnr
@@ -476,6 +478,88 @@ EMBEDDING = Exercise(
 )
 
 
+def _randomised(module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` with every parameter drawn at random (the zero-initialised output layers included, which would
+    otherwise hide every mistake behind them)."""
+    g = _generator()
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=g) * 0.5)
+    return module
+
+
+def _film_cases():
+    g = _generator()
+    block = _randomised(ConditionedResidualBlock(8, 8, 6))
+    return [(torch.randn(4, 8, generator=g) * 2 + 1, torch.randn(4, 6, generator=g), block)]
+
+
+def _film(h_in, e, block, one=1.0, swap=False, mid_norm=True, skip=True, act_out=True):
+    ln_in = torch.nn.functional.layer_norm(h_in, (h_in.shape[1],), block.norm_in.weight, block.norm_in.bias)
+    h = block.linear_in(torch.nn.functional.silu(ln_in))
+    a, b = block.scale_shift(e).chunk(2, dim=1)
+    if swap:
+        a, b = b, a
+    h = (torch.nn.functional.layer_norm(h, (h.shape[1],)) if mid_norm else h) * (one + a) + b
+    out = block.linear_out(torch.nn.functional.silu(h) if act_out else h)
+    return h_in + out if skip else out
+
+
+FILM_BLOCK = Exercise(
+    "film_block",
+    lambda h_in, e, block: block(h_in, e),  # W_skip h_in + W_2 SiLU(LN(h)(1 + a(e)) + b(e)), h = W_1 SiLU(LN(h_in))
+    _film_cases,
+    (
+        Mistake("the scale is a(e), not 1 + a(e): the block starts near the identity scale, and a(e) only adjusts it",
+                lambda *a: _film(*a, one=0.0)),
+        Mistake("a(e) and b(e) are swapped: scale_shift(e).chunk(2, dim=1) gives the scale's a first, the shift's b "
+                "second", lambda *a: _film(*a, swap=True)),
+        Mistake("h is not normalised before the scale and shift: LN(h)(1 + a(e)) + b(e)",
+                lambda *a: _film(*a, mid_norm=False)),
+        Mistake("the skip path is missing: h_out = W_skip h_in + W_2 SiLU(…), with W_skip the identity here",
+                lambda *a: _film(*a, skip=False)),
+        Mistake("the SiLU before W_2 is missing: h_out = h_in + W_2 SiLU(LN(h)(1 + a(e)) + b(e))",
+                lambda *a: _film(*a, act_out=False)),
+    ),
+)
+
+
+def _attention_cases():
+    g = _generator()
+    att = _randomised(TokenSelfAttention(32, 4, 1))
+    return [(torch.randn(3, 32, generator=g) * 2, att)]
+
+
+def _attention(h, att, scaled=True, axis=-1, residual=True, position_after=False):
+    n, tokens = h.shape[0], att.tokens
+    x = h.reshape(n, tokens, -1)
+    d = x.shape[-1]
+    if position_after:
+        x = torch.nn.functional.layer_norm(x, (d,), att.norm.weight, att.norm.bias) + att.position
+    else:
+        x = torch.nn.functional.layer_norm(x + att.position, (d,), att.norm.weight, att.norm.bias)
+    q, k, v = att.qkv(x).chunk(3, dim=-1)
+    weights = torch.softmax(q @ k.transpose(-1, -2) / (d**0.5 if scaled else 1.0), dim=axis)
+    out = att.out(weights @ v).reshape(h.shape)
+    return h + out if residual else out
+
+
+ATTENTION = Exercise(
+    "attention",
+    lambda h, att: att(h),  # h + reshape(softmax(QKᵀ/√d) V W_o), Q, K, V from H̃ = LN(reshape(h) + P)
+    _attention_cases,
+    (
+        Mistake("the scores are not divided by √d: softmax(QKᵀ/√d) keeps them of order 1 whatever the token size",
+                lambda *a: _attention(*a, scaled=False)),
+        Mistake("the softmax runs over the wrong axis: row i (a query) must sum to 1 over the keys j, dim=-1",
+                lambda *a: _attention(*a, axis=-2)),
+        Mistake("the residual is missing: h' = h + reshape(…)", lambda *a: _attention(*a, residual=False)),
+        Mistake("the positions are added after the normalisation: H̃ = LN(reshape(h) + P)",
+                lambda *a: _attention(*a, position_after=True)),
+    ),
+)
+
+
 def _v_cases():
     g = _generator()
     z0, eps = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
@@ -768,7 +852,7 @@ HEUN_STEP = Exercise(
 EXERCISES: dict[str, Exercise] = {e.name: e for e in (
     CHANNEL_GATES, PSNR, STANDARDISE,  # chapter 1
     ALPHA_BAR, Q_SAMPLE, Q_STEP,  # chapter 2
-    EMBEDDING, V_TARGET, TRAINING_LOSS, TRAIN_STEPS,  # chapter 3
+    EMBEDDING, FILM_BLOCK, ATTENTION, V_TARGET, TRAINING_LOSS, TRAIN_STEPS,  # chapter 3
     GUIDANCE, DDIM_STEP, DDIM_LOOP, DDPM_STEP,  # chapter 4
     FID, KID, PRECISION_RECALL,  # chapter 5
     FLOW_LOSS, EULER_STEP, HEUN_STEP,  # chapter 6
