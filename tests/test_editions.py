@@ -156,3 +156,25 @@ def test_the_grader_names_the_mistake_and_survives_a_broken_cell_and_the_time_li
                                                     for r in report["results"])
     assert subprocess.run([sys.executable, "-m", "fmd_utils.exercises", "grade", str(tmp_path / "none.ipynb")],
                           capture_output=True, text=True).returncode == 2
+
+
+def test_the_student_command_writes_every_chapter_without_its_solutions(tmp_path):
+    """`make student` (python -m fmd_utils.exercises student DIR CHAPTERS...): one notebook per chapter, every
+    exercise a stub, no solution cell and no solution line left."""
+    run = subprocess.run([sys.executable, "-m", "fmd_utils.exercises", "student", str(tmp_path / "out"),
+                          *map(str, CHAPTERS)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    for chapter in CHAPTERS:
+        notebook = nbformat.read(tmp_path / "out" / chapter.with_suffix(".ipynb").name, as_version=4)
+        solutions = [split(c.source) for c in read_chapter(chapter).cells
+                     if c.cell_type == "code" and BEGIN in c.source]
+        assert not any("solution" in c.metadata.get("tags", []) for c in notebook.cells)
+        stubs = [c.source for c in notebook.cells if "exercise" in c.metadata.get("tags", [])]
+        assert len(stubs) == len(solutions) >= 3 and all(STUB in s for s in stubs)
+        text = "\n".join(c.source for c in notebook.cells)
+        for exercise in solutions:  # no solution's body survives
+            body = "\n".join(line for line in exercise.solution.splitlines() if line not in exercise.stub.splitlines())
+            assert body.strip() and body not in text, (chapter.name, exercise.name)
+    missing = subprocess.run([sys.executable, "-m", "fmd_utils.exercises", "student", str(tmp_path / "x"),
+                              str(tmp_path / "none.md")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert missing.returncode == 2 and missing.stderr.startswith("error:") and "not found" in missing.stderr
