@@ -130,47 +130,49 @@ class Exercise:
             except Exception as error:  # noqa: BLE001 - a learner's code may raise anything: report it, do not crash
                 return Verdict(self.name, "wrong", f"it raised {type(error).__name__}: {error}")
 
-        def same_as(function: Callable) -> bool:
-            return all(self._agrees(out, function(*args)) for out, args in zip(outputs, self.cases(), strict=True))
+        def results(function: Callable) -> list:
+            return [function(*args) for args in self.cases()]
 
-        if same_as(self.reference):
-            return self._dtype_verdict(outputs) or Verdict(self.name, "passed", "matches the package on every test "
-                                                                                "input")
+        def same(expected: list) -> bool:
+            return all(self._agrees(out, exp) for out, exp in zip(outputs, expected, strict=True))
+
+        expected = results(self.reference)
+        if same(expected):
+            return self._dtype_verdict(outputs, expected) or Verdict(self.name, "passed", "matches the package on "
+                                                                                          "every test input")
         for mistake in self.mistakes:
-            if same_as(mistake.compute):
+            if same(results(mistake.compute)):
                 return Verdict(self.name, "mistake", mistake.message)
-        return self._difference(outputs)
+        return self._difference(outputs, expected)
 
-    def _dtype_verdict(self, outputs: list) -> Verdict | None:
+    def _dtype_verdict(self, outputs: list, expected: list) -> Verdict | None:
         """Right numbers, but a tensor (not a single number, which a chapter reads with float()) in another floating
         dtype than the package's: the chapter's later cells (strict comparisons, concatenation with float32 tensors)
         would fail, so say so now."""
-        for out, args in zip(outputs, self.cases(), strict=True):
-            expected = self.reference(*args)
-            if (isinstance(out, torch.Tensor) and isinstance(expected, torch.Tensor) and out.ndim > 0
-                    and out.is_floating_point() and expected.is_floating_point() and out.dtype != expected.dtype):
+        for out, exp in zip(outputs, expected, strict=True):
+            if (isinstance(out, torch.Tensor) and isinstance(exp, torch.Tensor) and out.ndim > 0
+                    and out.is_floating_point() and exp.is_floating_point() and out.dtype != exp.dtype):
                 return Verdict(self.name, "wrong", f"the numbers are right but the result is {out.dtype}, the "
-                                                   f"package's {expected.dtype}: compute in the inputs' dtype")
+                                                   f"package's {exp.dtype}: compute in the inputs' dtype")
         return None
 
-    def _difference(self, outputs: list) -> Verdict:
+    def _difference(self, outputs: list, expected: list) -> Verdict:
         """Wrong in a way no known mistake explains: the first test input where it differs, and by how much."""
         names = list(inspect.signature(self.reference).parameters)
-        for number, (out, args) in enumerate(zip(outputs, self.cases(), strict=True), start=1):
-            expected = self.reference(*args)
-            if self._agrees(out, expected):
+        for number, (out, exp, args) in enumerate(zip(outputs, expected, self.cases(), strict=True), start=1):
+            if self._agrees(out, exp):
                 continue
             try:
                 got = torch.as_tensor(out, dtype=torch.float64).detach()
             except (TypeError, ValueError, RuntimeError):
                 return Verdict(self.name, "wrong", f"it returned {type(out).__name__}, not numbers (a tensor)")
-            expected = torch.as_tensor(expected, dtype=torch.float64).detach()
+            exp = torch.as_tensor(exp, dtype=torch.float64).detach()
             scalars = ", ".join(f"{n} = {a}" for n, a in zip(names, args, strict=False) if _is_scalar(a))
             where = f"test input {number} of {len(outputs)}" + (f" ({scalars})" if scalars else "")
-            if got.shape != expected.shape:
+            if got.shape != exp.shape:
                 return Verdict(self.name, "wrong", f"on {where} the result has shape {tuple(got.shape)}, expected "
-                                                   f"{tuple(expected.shape)}")
-            diff = (got - expected).abs().nan_to_num(nan=float("inf"))
+                                                   f"{tuple(exp.shape)}")
+            diff = (got - exp).abs().nan_to_num(nan=float("inf"))
             index = tuple(int(i) for i in torch.nonzero(diff == diff.max())[0]) if diff.ndim else ()
             return Verdict(self.name, "wrong", f"on {where} the result differs from the package's by up to "
                                                f"{diff.max():.3g} (at index {index}); none of the known mistakes "
