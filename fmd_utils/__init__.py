@@ -6,12 +6,13 @@ One idea per module, in layers that import only downwards (tests/test_layers.py 
   ``batching``, ``writable``, ``claims`` and ``uncertainty`` (numbers the prose states), ``data`` (the data set).
 * **networks and maths** — ``blocks`` + ``autoencoder`` (image ↔ 64-d latent), ``classifier`` + ``metrics`` (the
   judge), ``schedule`` (forward process), ``embeddings``, ``denoisers`` (the registry: ``unet``, ``dit``),
-  ``normalizer``, ``samplers`` (the registry: ``ddim``, ``ddpm``, ``dpm++2m``), ``gaussian`` (a per-class
-  Gaussian whose exact score we know).
+  ``normalizer``, ``samplers`` (the registry: ``ddim``, ``ddim-trailing``, ``ddpm``, ``dpm++2m``,
+  ``dpm++2m-karras``, ``heun``, ``heun-straight``), ``gaussian`` (a per-class Gaussian whose exact score we know).
 * **models** — ``settings`` (how to sample), ``diffusion`` (coordinates, loss, guidance), ``flow`` (flow matching).
 * **storage** — ``config`` (every setting), ``checkpoint`` (saving, loading, the one model loader).
 * **library** — ``pipeline`` (the public API), ``trajectory`` (a sampler's steps, decoded), ``training`` (the loop
-  and the stages), ``evaluation`` (the benchmark), ``exercises`` (checkers that name a learner's mistake, a
+  and the stages), ``evaluation`` (the benchmark), ``solver_error`` (every solver against the exact ODE),
+  ``exercises`` (checkers that name a learner's mistake, a
   chapter's editions, the grader).
 * **views** — ``views.figures``, ``views.players``, ``views.panel``, ``views.export``, ``views.source``,
   ``views.report``, ``views.classic`` (the seed project's four calls).

@@ -190,13 +190,16 @@ class EvaluationSettings:
                                                   ("dpm++2m", 10), ("dpm++2m", 25), ("ddpm", 1000))
     interval_sweep: tuple[tuple[int, int] | None, ...] = (None, (100, 699), (200, 799), (100, 799), (100, 999),
                                                           (100, 599))
-    # chapter 6: diffusion's samplers (DDIM with η = 0, DPM-Solver++(2M)) against flow matching's (Euler, Heun) at
+    # chapters 6 and 7: diffusion's samplers (DDIM with η = 0 on both spacings, DPM-Solver++(2M) on DDIM's and the
+    # Karras grid, Heun on the Karras grid and on the straight path) against flow matching's (Euler, Heun) at
     # equal network evaluations per sample, each model with its stored guidance, at N = ``samples``; the flow rows
     # are skipped when the folder has no flow.pt
     flow_comparison: bool = True
     nfe_sweep: tuple[int, ...] = (4, 8, 16, 32, 50)
-    nfe_solvers: tuple[tuple[str, str], ...] = (("diffusion", "ddim"), ("diffusion", "dpm++2m"), ("flow", "euler"),
-                                                ("flow", "heun"))
+    nfe_solvers: tuple[tuple[str, str], ...] = (("diffusion", "ddim"), ("diffusion", "ddim-trailing"),
+                                                ("diffusion", "dpm++2m"), ("diffusion", "dpm++2m-karras"),
+                                                ("diffusion", "heun"), ("diffusion", "heun-straight"),
+                                                ("flow", "euler"), ("flow", "heun"))
     throughput_samples: int = 1000
     throughput_repeats: int = 3
     memorisation_samples: int = 1000

@@ -242,17 +242,20 @@ def throughput(pipe: Pipeline, n: int, settings: SamplingSettings | FlowSettings
     return n / statistics.median(times)
 
 
-def _nfe_plan(model: str, solver: str, pipe: Pipeline) -> tuple[str, str, Pipeline, int, Callable]:
-    """(model, solver title, pipeline, evaluations per step, steps → settings) for one row family of the table at
-    equal network evaluations: a registered diffusion sampler, or a flow solver."""
+def _nfe_plan(model: str, solver: str, pipe: Pipeline) -> tuple[str, str, Pipeline, int, int, Callable]:
+    """(model, solver title, pipeline, evaluations per step, evaluations its last step saves, steps → settings)
+    for one row family of the table at equal network evaluations: a registered diffusion sampler, or a flow
+    solver."""
     if model == "diffusion":
         sampler = get_sampler(solver)
         if sampler.all_steps:
             raise ValueError(f"{sampler.title} walks all T timesteps: it has no place in a table at equal NFE")
-        return (model, sampler.title, pipe, sampler.evaluations_per_step,
-                        lambda steps: pipe.settings(with_sampler(pipe.diffusion.sampling, solver, steps=steps)))
+        per_step = sampler.evaluations_per_step
+        saved = per_step - (per_step if sampler.final_step_evaluations is None else sampler.final_step_evaluations)
+        return (model, sampler.title, pipe, per_step, saved,
+                lambda steps: pipe.settings(with_sampler(pipe.diffusion.sampling, solver, steps=steps)))
     per_step = pipe.settings(sampler=solver, steps=1).nfe
-    return model, solver.capitalize(), pipe, per_step, lambda steps: pipe.settings(sampler=solver, steps=steps)
+    return model, solver.capitalize(), pipe, per_step, 0, lambda steps: pipe.settings(sampler=solver, steps=steps)
 
 
 def flow_comparison(evaluator: Evaluator, diffusion: LatentDiffusionPipeline, flow: LatentFlowPipeline | None,
@@ -262,16 +265,20 @@ def flow_comparison(evaluator: Evaluator, diffusion: LatentDiffusionPipeline, fl
     """The diffusion model's samplers against the flow model's solvers (``solvers``: (model, name) pairs; the flow
     ones are skipped when ``flow`` is None), at each number of network evaluations per sample (NFE) in ``nfes``, each
     model with its stored guidance weight and interval: accuracy, FID / KID / precision / recall beside the floor,
-    and seconds per ``throughput_samples`` decoded samples."""
+    and seconds per ``throughput_samples`` decoded samples. Each solver takes the most steps whose evaluations fit
+    the budget: ``nfe`` is what it spent (Heun on the Karras grid, whose last step is Euler's, spends one less),
+    ``nfe_budget`` the budget."""
     pipes = {"diffusion": diffusion, "flow": flow}
     plans = [_nfe_plan(model, solver, pipes[model]) for model, solver in solvers if pipes[model] is not None]
     rows = []
-    for nfe, (model, sampler, pipe, per_step, make) in progress(
+    for budget, (model, sampler, pipe, per_step, saved, make) in progress(
             [(k, plan) for k in nfes for plan in plans if k % plan[3] == 0], desc="equal NFE"):
-        settings = make(nfe // per_step)
+        steps = (budget + saved) // per_step
+        settings = make(steps)
         result = evaluator.generated(settings, pipe=pipe)
         seconds = throughput_samples / throughput(pipe, throughput_samples, settings, repeats)
-        rows.append({**result, "model": model, "solver": sampler, "nfe": nfe, "evaluations_per_step": per_step,
+        rows.append({**result, "model": model, "solver": sampler, "nfe": per_step * steps - saved,
+                     "nfe_budget": budget, "evaluations_per_step": per_step,
                      "seconds_per_1000": 1000 * seconds / throughput_samples})
     return rows
 

@@ -84,16 +84,46 @@ class ClassGaussians(nn.Module):
     def null_class(self) -> int:
         return self.means.shape[0]
 
-    def _per_class(self, z: torch.Tensor, t: torch.Tensor):
-        """For every row and class: log p_t(z | y), ε*_y and E[z_0 | z, y] (float64), each (N, K[, D])."""
-        a = self.schedule.alpha_bar.double()[t.long().cpu()].sqrt().to(z.device)[:, None, None]  # √ᾱ_t, (N, 1, 1)
-        s = (1 - a**2).sqrt()
-        var = a**2 * self.eigenvalues[None] + s**2  # (N, K, D): the eigenvalues of a²Σ_y + s²I
-        r = torch.einsum("kde,nkd->nke", self.eigenvectors, z.double()[:, None, :] - a * self.means[None])  # Uᵀ(z − aμ)
+    def scales(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a, s) = (√ᾱ_t, √(1 − ᾱ_t)) of the schedule at integer timesteps ``t``, float64 (N,)."""
+        a = self.schedule.alpha_bar.double()[t.long().cpu()].sqrt()
+        return a, (1 - a**2).sqrt()
+
+    def _per_class(self, z: torch.Tensor, a: torch.Tensor, s: torch.Tensor):
+        """For every row of z = a z_0 + s ε and every class: log p(z | y), ε*_y and E[z_0 | z, y] (float64), each
+        (N, K[, D])."""
+        a, s = a.double().to(z.device)[:, None, None], s.double().to(z.device)[:, None, None]
+        lam, mu, u = self.eigenvalues[None], self.means[None], self.eigenvectors
+        var = a**2 * lam + s**2  # (N, K, D): the eigenvalues of a²Σ_y + s²I
+        r = torch.einsum("kde,nkd->nke", u, z.double()[:, None, :] - a * mu)  # Uᵀ(z − aμ)
         log_p = -0.5 * ((r**2 / var).sum(-1) + var.log().sum(-1) + self.latent_dim * math.log(2 * math.pi))
-        eps = s * torch.einsum("kde,nke->nkd", self.eigenvectors, r / var)  # s (a²Σ + s²I)⁻¹ (z − aμ)
-        z0 = self.means[None] + a * torch.einsum("kde,nke->nkd", self.eigenvectors, self.eigenvalues[None] * r / var)
+        eps = s * torch.einsum("kde,nke->nkd", u, r / var)  # s (a²Σ + s²I)⁻¹ (z − aμ)
+        z0 = mu + a * torch.einsum("kde,nke->nkd", u, lam * r / var)  # μ + aΣ(a²Σ + s²I)⁻¹(z − aμ)
         return log_p, eps, z0
+
+    def _own_class(self, z: torch.Tensor, a: torch.Tensor, s: torch.Tensor, y: torch.Tensor):
+        """ε*_y and E[z_0 | z, y] of each row's own class ``y``, one class at a time (float64, (N, D) each)."""
+        eps, z0 = torch.empty_like(z, dtype=torch.float64), torch.empty_like(z, dtype=torch.float64)
+        a, s = a.double().to(z.device)[:, None], s.double().to(z.device)[:, None]
+        for c in y.unique().tolist():
+            rows = y == c
+            u, lam, mu = self.eigenvectors[c], self.eigenvalues[c], self.means[c]
+            ac, sc = a[rows], s[rows]
+            var = ac**2 * lam + sc**2
+            r = (z[rows].double() - ac * mu) @ u  # Uᵀ(z − aμ), row by row
+            eps[rows] = sc * (r / var) @ u.T  # s (a²Σ + s²I)⁻¹ (z − aμ)
+            z0[rows] = mu + ac * (lam * r / var) @ u.T  # μ + aΣ(a²Σ + s²I)⁻¹(z − aμ)
+        return eps, z0
+
+    def _mix(self, z: torch.Tensor, a: torch.Tensor, s: torch.Tensor, y) -> tuple[torch.Tensor, torch.Tensor]:
+        """ε* and E[z_0 | z] for classes ``y`` at scales (a, s): the own class's for labelled rows, the
+        responsibility-weighted mixture's for rows of the null class."""
+        y = torch.as_tensor(y, device=z.device).long()
+        if y.shape == (len(z),) and len(y) and 0 <= int(y.min()) and int(y.max()) < self.null_class:
+            return self._own_class(z, a, s, y)  # all labelled: no mixture to weigh
+        log_p, eps, z0 = self._per_class(z, a, s)
+        w = self._weights(log_p, y)[:, :, None]
+        return (w * eps).sum(1), (w * z0).sum(1)
 
     def _weights(self, log_p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One-hot for a labelled row; the responsibilities π_y p_t(z | y) / Σ for a row of the null class."""
@@ -106,7 +136,7 @@ class ClassGaussians(nn.Module):
 
     def log_density(self, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """log p_t(z | y) for each row (the mixture's for the null class), float64 (N,)."""
-        log_p, _, _ = self._per_class(z, t)
+        log_p, _, _ = self._per_class(z, *self.scales(t))
         y = torch.as_tensor(y, device=log_p.device).long()
         mixture = torch.logsumexp(self.log_priors[None] + log_p, dim=1)
         own = log_p.gather(1, y.clamp(max=self.null_class - 1)[:, None])[:, 0]
@@ -114,17 +144,65 @@ class ClassGaussians(nn.Module):
 
     def eps_and_x0(self, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The exact ε*(z, t, y) and E[z_0 | z_t = z, y], float64 (N, D)."""
-        log_p, eps, z0 = self._per_class(z, t)
-        w = self._weights(log_p, y)[:, :, None]
-        return (w * eps).sum(1), (w * z0).sum(1)
+        return self._mix(z, *self.scales(t), y)
+
+    def ode_endpoint(self, z: torch.Tensor, a: float, s: float, y) -> torch.Tensor:
+        r"""Where the probability-flow ODE of class ``y`` (labelled rows only) carries z = a z_0 + s ε at t = 0:
+        :math:`\mu_y + U\,\mathrm{diag}\big(\sqrt{\lambda/(a^2\lambda + s^2)}\big)\,U^\top (z - a\mu_y)`, float64.
+
+        In x = z/a and σ = s/a the ODE is dx/dσ = σ(Σ + σ²I)⁻¹(x − μ); along each eigenvector of Σ its solution is
+        x − μ ∝ √(λ + σ²), so from σ to 0 it shrinks by √(λ/(λ + σ²)). (It is also the optimal-transport map from
+        N(aμ, a²Σ + s²I) to N(μ, Σ): the two share their eigenvectors.) a = 0, s = 1 is the flow's pure noise."""
+        y = torch.as_tensor(y, device=z.device).long()
+        if y.shape != (len(z),) or len(y) == 0 or int(y.min()) < 0 or int(y.max()) >= self.null_class:
+            raise ValueError(f"the ODE's end point is in closed form for a labelled class 0..{self.null_class - 1} "
+                             f"per row (not the null class, a mixture), got {y.tolist()}")
+        a, s = (float(v) for v in (a, s))
+        out = torch.empty_like(z, dtype=torch.float64)
+        for c in y.unique().tolist():
+            rows = y == c
+            u, lam, mu = self.eigenvectors[c], self.eigenvalues[c], self.means[c]
+            r = (z[rows].double() - a * mu) @ u  # Uᵀ(z − aμ)
+            out[rows] = mu + ((lam / (a**2 * lam + s**2)).sqrt() * r) @ u.T  # μ + U √(λ/(a²λ + s²)) Uᵀ(z − aμ)
+        return out
+
+    def velocity(self) -> GaussianVelocity:
+        """The same Gaussians answering like the flow model's velocity network (:class:`GaussianVelocity`)."""
+        return GaussianVelocity(self)
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """What a trained denoiser would output at its best: ε*, or v* = √ᾱ_t ε* − √(1 − ᾱ_t) E[z_0 | z_t]."""
         eps, z0 = self.eps_and_x0(z, t, y)
         if self.prediction == "eps":
             return eps.to(z.dtype)
-        a = self.schedule.alpha_bar.double()[t.long().cpu()].sqrt().to(z.device)[:, None]
-        return (a * eps - (1 - a**2).sqrt() * z0).to(z.dtype)
+        a, s = (v.to(z.device)[:, None] for v in self.scales(t))
+        return (a * eps - s * z0).to(z.dtype)
+
+
+class GaussianVelocity(nn.Module):
+    """:class:`ClassGaussians` on flow matching's straight path z_t = (1 − t) z_0 + t ε (a = 1 − t, s = t), called
+    as the flow model calls its network, ``net(z_t, 1000 t, y)``: the exact velocity v* = E[ε − z_0 | z_t] = ε* −
+    E[z_0 | z_t]."""
+
+    architecture = "exact"
+    config = None
+
+    def __init__(self, gaussians: ClassGaussians, time_scale: float = 1000.0) -> None:
+        super().__init__()
+        self.gaussians, self.time_scale = gaussians, time_scale
+
+    @property
+    def latent_dim(self) -> int:
+        return self.gaussians.latent_dim
+
+    @property
+    def null_class(self) -> int:
+        return self.gaussians.null_class
+
+    def forward(self, z: torch.Tensor, t_scaled: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        t = t_scaled.double().cpu() / self.time_scale
+        eps, z0 = self.gaussians._mix(z, 1 - t, t, y)
+        return (eps - z0).to(z.dtype)  # v* = ε* − E[z_0 | z_t]
 
 
 def gaussian_w2(mean_a: torch.Tensor, cov_a: torch.Tensor, mean_b: torch.Tensor, cov_b: torch.Tensor) -> float:

@@ -95,11 +95,14 @@ def test_evaluate_is_callable_from_python():
         ("DDIM", 5, 5), ("DPM-Solver++(2M)", 5, 5), ("DDPM", 1000, 1000)]
     assert "| DPM-Solver++(2M) | 5 |" in markdown and "| DDPM | 1000 |" in markdown
     assert len(result.guidance_sweep) == 1 and markdown.startswith("Measured")
-    # at 4 evaluations: DDIM-4, DPM-Solver++(2M)-4, Euler-4 and Heun-2, each judged beside the floor and timed
+    # at 4 evaluations: each diffusion sampler and flow solver with the most steps that fit, judged and timed; Heun
+    # on the Karras grid, whose last step is Euler's, spends 3 (2 steps), every other one all 4
     rows = result.flow_comparison
-    assert [(r["model"], r["solver"], r["steps"]) for r in rows] == [
-        ("diffusion", "DDIM", 4), ("diffusion", "DPM-Solver++(2M)", 4), ("flow", "Euler", 4), ("flow", "Heun", 2)]
-    assert all(r["nfe"] == 4 and r["samples"] == 100 and r["seconds_per_1000"] > 0 and 0 <= r["accuracy"] <= 1
+    assert [(r["model"], r["solver"], r["steps"], r["nfe"]) for r in rows] == [
+        ("diffusion", "DDIM", 4, 4), ("diffusion", "DDIM (trailing)", 4, 4), ("diffusion", "DPM-Solver++(2M)", 4, 4),
+        ("diffusion", "DPM-Solver++(2M), Karras σ", 4, 4), ("diffusion", "Heun (Karras σ)", 2, 3),
+        ("diffusion", "Heun (straight path)", 2, 4), ("flow", "Euler", 4, 4), ("flow", "Heun", 2, 4)]
+    assert all(r["nfe_budget"] == 4 and r["samples"] == 100 and r["seconds_per_1000"] > 0 and 0 <= r["accuracy"] <= 1
                and r["fid_over_floor"] > 0 for r in rows)
     assert result.training["flow"]["epochs"] > 0
     assert "| 4 | flow | Heun | 2 |" in markdown

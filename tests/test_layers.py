@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, set[str]]] = [
                             "gaussian", "denoisers", "samplers"}),
     ("models", {"settings", "diffusion", "flow"}),
     ("storage", {"config", "checkpoint"}),
-    ("library", {"pipeline", "trajectory", "training", "evaluation", "exercises"}),
+    ("library", {"pipeline", "trajectory", "training", "evaluation", "solver_error", "exercises"}),
     ("views", {"views"}),
     ("command lines", {"cli", "train", "evaluate", "grids", "web"}),
     ("package", {""}),

@@ -20,7 +20,7 @@ from fmd_utils.settings import SamplingSettings
     ({"steps": 1001}, "steps must be an integer between 1 and T = 1000"),
     ({"steps": 2.5}, "steps must be an integer between 1 and T = 1000"),
     ({"steps": True}, "steps must be an integer between 1 and T = 1000"),
-    ({"sampler": "euler"}, r"sampler must be one of \('ddim', 'ddpm', 'dpm\+\+2m'\)"),
+    ({"sampler": "euler"}, r"sampler must be one of \('ddim', 'ddim-trailing', 'ddpm', .*'heun-straight'\)"),
     ({"sampler": None}, "sampler must be one of"),
     ({"sampler": "dpm++2m", "eta": 1.0}, "eta is DDIM's stochasticity and DPM-Solver\\+\\+\\(2M\\) does not read it"),
     ({"sampler": "ddpm", "eta": 0.5}, "eta is DDIM's stochasticity and DDPM does not read it: use eta=0"),

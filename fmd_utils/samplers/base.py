@@ -55,8 +55,9 @@ class Sampler:
     it; ``steps``: the loop (the one signature above); ``all_steps``: it always walks all T timesteps (DDPM), so
     ``settings.steps`` does not apply; ``uses_eta``: it reads ``settings.eta`` (otherwise η must be 0, so a setting
     never silently does nothing); ``evaluations_per_step``: network evaluations per step and sample (a guided one
-    counts once: its two passes run as one batch); ``can_start_late``: it can start from latents at a timestep
-    below T − 1 (denoising a partly noised image)."""
+    counts once: its two passes run as one batch); ``final_step_evaluations``: what its last step costs when that
+    differs (Heun's last step, to σ = 0, is an Euler step: one evaluation, not two); ``can_start_late``: it can
+    start from latents at a timestep below T − 1 (denoising a partly noised image)."""
 
     name: str
     title: str
@@ -64,6 +65,7 @@ class Sampler:
     all_steps: bool = False
     uses_eta: bool = False
     evaluations_per_step: int = 1
+    final_step_evaluations: int | None = None
     can_start_late: bool = True
 
     def num_steps(self, settings: SamplingSettings, num_timesteps: int) -> int:
@@ -72,7 +74,9 @@ class Sampler:
 
     def nfe(self, settings: SamplingSettings, num_timesteps: int) -> int:
         """Network evaluations per sample."""
-        return self.evaluations_per_step * self.num_steps(settings, num_timesteps)
+        steps = self.num_steps(settings, num_timesteps)
+        last = self.evaluations_per_step if self.final_step_evaluations is None else self.final_step_evaluations
+        return self.evaluations_per_step * (steps - 1) + last
 
     def label(self, settings: SamplingSettings, num_timesteps: int | None = None) -> str:
         """Its short name in titles and tables: "DDIM-50", "DDIM-50, η = 1", "DDPM-1000", "DPM-Solver++(2M)-10"."""

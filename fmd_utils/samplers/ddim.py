@@ -8,6 +8,12 @@ r"""**DDIM** (Song et al., 2021) on any decreasing sub-sequence τ of timesteps,
 
 η = 0 is deterministic given the starting noise; η = 1 matches DDPM's variance on the sub-sequence. Run upwards
 (:func:`ddim_inversion`), the η = 0 step maps a clean latent to the noise DDIM would bring back to it.
+
+**Spacing.** ``ddim`` spreads its timesteps evenly from T − 1 down to 0, both ends included, so its last network
+evaluation is at t = 0, where ᾱ_0 ≈ 1 and the step to the clean latent barely moves the sample. ``ddim-trailing``
+(Lin et al., 2024, "Common diffusion noise schedules and sample steps are flawed"; diffusers' ``"trailing"``) takes
+τ_i = round(T − i T/n) − 1, i = 0 … n − 1: it starts at T − 1 as well but ends at T/n − 1, so every evaluation
+falls where the sample still changes.
 """
 
 from __future__ import annotations
@@ -25,14 +31,24 @@ if TYPE_CHECKING:
     from ..settings import SamplingSettings
 
 
-def ddim_timesteps(num_steps: int, steps: int, start: int | None = None) -> list[int]:
-    """``steps`` timesteps evenly spread from ``start`` (default T−1) down to 0, both ends included."""
+SPACINGS = ("linspace", "trailing")
+
+
+def ddim_timesteps(num_steps: int, steps: int, start: int | None = None, spacing: str = "linspace") -> list[int]:
+    """``steps`` decreasing timesteps from ``start`` (default T−1): evenly spread down to 0, both ends included
+    (``"linspace"``), or τ_i = round((start + 1)(1 − i/steps)) − 1, which ends at (start + 1)/steps − 1 and never
+    at 0 unless every timestep is taken (``"trailing"``)."""
     start = num_steps - 1 if start is None else start
     if not 0 <= start < num_steps:
         raise ValueError(f"start timestep must lie in [0, {num_steps - 1}], got {start}")
     if not 1 <= steps <= start + 1:
         raise ValueError(f"steps must be between 1 and T = {start + 1}, got {steps}")
-    grid = torch.linspace(start, 0, steps).round().long().tolist()
+    if spacing == "linspace":
+        grid = torch.linspace(start, 0, steps).round().long().tolist()
+    elif spacing == "trailing":
+        grid = ((start + 1) * (1 - torch.arange(steps, dtype=torch.float64) / steps)).round().long().sub(1).tolist()
+    else:
+        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
     return sorted(set(grid), reverse=True)
 
 
@@ -58,14 +74,15 @@ def ddim_steps(
     z: torch.Tensor | None = None,
     start_t: int | None = None,
     progress: bool = False,
+    spacing: str = "linspace",
 ) -> Iterator[SamplerStep]:
-    """DDIM on ``settings.steps`` evenly spaced timesteps; yields a :class:`SamplerStep` after each step.
+    """DDIM on ``settings.steps`` timesteps spaced by ``spacing``; yields a :class:`SamplerStep` after each step.
 
     ``z`` (raw latents) and ``start_t`` start the process from given latents at a given timestep instead of pure
     noise at T − 1 (e.g. to denoise a partly noised real latent)."""
     y, z = start(diffusion, y, settings, generator, z)
     alpha_bar = diffusion.schedule.alpha_bar
-    taus = ddim_timesteps(diffusion.num_steps, settings.steps, start_t)
+    taus = ddim_timesteps(diffusion.num_steps, settings.steps, start_t, spacing)
     for i, t in enumerate(progress_bar(taus, progress, desc=f"DDIM-{settings.steps}", leave=False)):
         eps, z0_hat = diffusion.predict(z, timestep_batch(t, y), y, settings.guidance_at(t))
         last = i + 1 == len(taus)
@@ -101,4 +118,12 @@ def ddim_inversion(
     return diffusion.normalizer.denormalize(z)
 
 
+def ddim_trailing_steps(diffusion: LatentDiffusion, y, generator: torch.Generator, settings: SamplingSettings,
+                        z: torch.Tensor | None = None, start_t: int | None = None,
+                        progress: bool = False) -> Iterator[SamplerStep]:
+    """DDIM on the trailing timesteps (no evaluation at t = 0 unless every timestep is taken)."""
+    return ddim_steps(diffusion, y, generator, settings, z, start_t, progress, spacing="trailing")
+
+
 DDIM = register(Sampler("ddim", "DDIM", ddim_steps, uses_eta=True))
+DDIM_TRAILING = register(Sampler("ddim-trailing", "DDIM (trailing)", ddim_trailing_steps, uses_eta=True))

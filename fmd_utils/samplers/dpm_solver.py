@@ -28,6 +28,7 @@ import torch
 from ..progress import progress as progress_bar
 from .base import Sampler, SamplerStep, raw_step, register, start, timestep_batch
 from .ddim import ddim_timesteps
+from .karras import karras_timesteps
 
 if TYPE_CHECKING:
     from ..diffusion import LatentDiffusion
@@ -67,12 +68,17 @@ def dpm_solver_2m_steps(
     z: torch.Tensor | None = None,
     start_t: int | None = None,
     progress: bool = False,
+    grid: str = "linspace",
 ) -> Iterator[SamplerStep]:
-    """DPM-Solver++(2M) on ``settings.steps`` timesteps (DDIM's grid); yields a :class:`SamplerStep` after each
-    step. Like DDIM it can start from raw latents ``z`` at ``start_t``."""
+    """DPM-Solver++(2M) on ``settings.steps`` timesteps (DDIM's grid, or ``grid="karras"``: EDM's σ grid,
+    :func:`~fmd_utils.samplers.karras.karras_timesteps`); yields a :class:`SamplerStep` after each step. Like DDIM
+    it can start from raw latents ``z`` at ``start_t``."""
     y, z = start(diffusion, y, settings, generator, z)
     alpha_bar = diffusion.schedule.alpha_bar
-    taus = ddim_timesteps(diffusion.num_steps, settings.steps, start_t)
+    if grid == "karras":
+        taus = karras_timesteps(diffusion.schedule, settings.steps, start_t)
+    else:
+        taus = ddim_timesteps(diffusion.num_steps, settings.steps, start_t, grid)
     z0_prev, h_prev = None, None
     for i, t in enumerate(progress_bar(taus, progress, desc=f"DPM-Solver++(2M)-{settings.steps}", leave=False)):
         _, z0_hat = diffusion.predict(z, timestep_batch(t, y), y, settings.guidance_at(t))
@@ -83,4 +89,12 @@ def dpm_solver_2m_steps(
         yield raw_step(diffusion, t, -1 if last else taus[i + 1], z, z0_hat)
 
 
+def dpm_solver_2m_karras_steps(diffusion: LatentDiffusion, y, generator: torch.Generator,
+                               settings: SamplingSettings, z: torch.Tensor | None = None, start_t: int | None = None,
+                               progress: bool = False) -> Iterator[SamplerStep]:
+    """DPM-Solver++(2M) on the Karras σ grid ("DPM++ 2M Karras")."""
+    return dpm_solver_2m_steps(diffusion, y, generator, settings, z, start_t, progress, grid="karras")
+
+
 DPM_SOLVER_2M = register(Sampler("dpm++2m", "DPM-Solver++(2M)", dpm_solver_2m_steps))
+DPM_SOLVER_2M_KARRAS = register(Sampler("dpm++2m-karras", "DPM-Solver++(2M), Karras σ", dpm_solver_2m_karras_steps))
