@@ -21,7 +21,8 @@ second order (its error per step falls like h³, over a path like h²) for two e
 **The grid.** EDM spaces n noise levels as uniform steps of :math:`\sigma^{1/\rho}`, ρ = 7:
 
 .. math::
-    \sigma_i = \Big(\sigma_\max^{1/\rho} + \tfrac{i}{n-1}\big(\sigma_\min^{1/\rho} - \sigma_\max^{1/\rho}\big)\Big)^\rho,
+    \sigma_i = \Big(\sigma_\max^{1/\rho}
+               + \tfrac{i}{n-1}\big(\sigma_\min^{1/\rho} - \sigma_\max^{1/\rho}\big)\Big)^\rho,
     \quad i = 0 … n-1, \qquad \sigma_n = 0,
 
 dense at low noise, where the ODE bends. Our model knows 1000 timesteps, so each σ_i is taken to the timestep whose
