@@ -7,7 +7,8 @@ One idea per module, in layers that import only downwards (tests/test_layers.py 
 * **networks and maths** — ``blocks`` + ``autoencoder`` (image ↔ 64-d latent), ``classifier`` + ``metrics`` (the
   judge), ``schedule`` (forward process), ``embeddings``, ``denoisers`` (the registry: ``unet``, ``dit``),
   ``normalizer``, ``samplers`` (the registry: ``ddim``, ``ddim-trailing``, ``ddpm``, ``dpm++2m``,
-  ``dpm++2m-karras``, ``heun``, ``heun-straight``), ``gaussian`` (a per-class Gaussian whose exact score we know).
+  ``dpm++2m-karras``, ``heun``, ``heun-straight``), ``sde`` (the continuous view: the score, a Langevin step,
+  a Gaussian's exact ODE, EDM's preconditioning), ``gaussian`` (a per-class Gaussian whose exact score we know).
 * **models** — ``settings`` (how to sample), ``diffusion`` (coordinates, loss, guidance), ``flow`` (flow matching).
 * **storage** — ``config`` (every setting), ``checkpoint`` (saving, loading, the one model loader).
 * **library** — ``pipeline`` (the public API), ``trajectory`` (a sampler's steps, decoded), ``training`` (the loop

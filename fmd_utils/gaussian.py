@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from .schedule import NoiseSchedule
+from .sde import gaussian_ode_endpoint
 
 PREDICTIONS = ("eps", "v")
 
@@ -162,8 +163,8 @@ class ClassGaussians(nn.Module):
         for c in y.unique().tolist():
             rows = y == c
             u, lam, mu = self.eigenvectors[c], self.eigenvalues[c], self.means[c]
-            r = (z[rows].double() - a * mu) @ u  # Uᵀ(z − aμ)
-            out[rows] = mu + ((lam / (a**2 * lam + s**2)).sqrt() * r) @ u.T  # μ + U √(λ/(a²λ + s²)) Uᵀ(z − aμ)
+            # in the eigenbasis of Σ_y the Gaussian is diagonal: μ + U √(λ/(a²λ + s²)) Uᵀ(z − aμ)
+            out[rows] = gaussian_ode_endpoint(z[rows].double() @ u, a, s, mu @ u, lam) @ u.T
         return out
 
     def velocity(self) -> GaussianVelocity:

@@ -89,9 +89,11 @@ def exact_flow(gaussians: ClassGaussians) -> LatentFlow:
 
 
 def solve(model: LatentDiffusion | LatentFlow, solver: Solver, steps: int, labels: torch.Tensor,
-          noise: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, float, float]:
-    """Run ``solver`` for ``steps`` steps from standardised ``noise`` for ``labels`` (guidance 1). Returns the end
-    points in standardised coordinates and the start's (a, s): z_start = a z_0 + s ε."""
+          noise: torch.Tensor, generator: torch.Generator | None = None,
+          start_t: int | None = None) -> tuple[torch.Tensor, float, float]:
+    """Run ``solver`` for ``steps`` steps from standardised ``noise`` for ``labels`` (guidance 1), taken as the
+    latents at the sampler's first timestep (``start_t``, default its own: T − 1, or σ̄ = 80 on the Karras grid).
+    Returns the end points in standardised coordinates and the start's (a, s): z_start = a z_0 + s ε."""
     generator = generator or torch.Generator().manual_seed(0)
     raw = model.normalizer.denormalize(noise)
     if solver.model == "flow":
@@ -101,7 +103,7 @@ def solve(model: LatentDiffusion | LatentFlow, solver: Solver, steps: int, label
         return model.normalizer.normalize(last.z), 0.0, 1.0
     if not isinstance(model, LatentDiffusion):
         raise ValueError(f"{solver.title} samples a diffusion model; got a {type(model).__name__}")
-    walk = list(sampler_steps(model, labels, generator, solver.settings(steps), z=raw))
+    walk = list(sampler_steps(model, labels, generator, solver.settings(steps), z=raw, start_t=start_t))
     a = float(model.schedule.alpha_bar.double()[walk[0].t].sqrt())
     return model.normalizer.normalize(walk[-1].z), a, math.sqrt(1 - a * a)
 

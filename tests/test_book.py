@@ -24,6 +24,7 @@ PAGES = {
     "notebooks/04_sampling": {"maths": True, "scrubbers": 1},
     "notebooks/05_visualization": {"maths": True, "scrubbers": 1},  # the forward/reverse animation
     "notebooks/06_flow_matching": {"maths": True, "scrubbers": 1},  # diffusion and flow side by side
+    "notebooks/07_continuous_view": {"maths": True, "scrubbers": 0},
 }
 
 pytestmark = [

@@ -314,6 +314,38 @@ ATTEMPTS = {
         (lambda z, v, vn, t, tn: z - (t - tn) * v - (t - tn) * vn, "added, not averaged"),
         (lambda z, v, vn, t, tn: z - (t - tn) * v, "this is Euler's step"),
     ],
+    "score_from_eps": [
+        (lambda e, ab: e.neg().div(torch.sqrt(1.0 - ab)), "passed"),
+        (lambda e, ab: e * (1.0 - ab) ** -0.5, "the sign"),
+        (lambda e, ab: -e / (1.0 - ab), "the noise's variance"),
+    ],
+    "gaussian_ode_endpoint": [
+        (lambda z, a, s, m, lam: torch.stack([m[i] + (lam[i] / (a * a * lam[i] + s * s)) ** 0.5 * (z[:, i] - a * m[i])
+                                              for i in range(len(m))], dim=1), "passed"),
+        (lambda z, a, s, m, lam: m + (z - m) * torch.sqrt(lam / (a * a * lam + s * s)), "at time t the data's mean"),
+        (lambda z, a, s, m, lam: m + (z - a * m) * lam / (a * a * lam + s * s), "not square-rooted"),
+    ],
+    "karras_sigmas": [
+        (lambda hi, lo, n, rho: torch.tensor([(hi ** (1 / rho) + i / (n - 1) * (lo ** (1 / rho) - hi ** (1 / rho)))
+                                              ** rho for i in range(n)], dtype=torch.float64), "passed"),
+        (lambda hi, lo, n, rho: torch.tensor([hi + i / (n - 1) * (lo - hi) for i in range(n)], dtype=torch.float64),
+         "uniform in σ"),
+        (lambda hi, lo, n, rho: torch.tensor([(lo ** (1 / rho) + i / (n - 1) * (hi ** (1 / rho) - lo ** (1 / rho)))
+                                              ** rho for i in range(n)], dtype=torch.float64), "they increase"),
+    ],
+    "edm_heun_step": [
+        (lambda z, e, en, ab, abn: (z / ab.sqrt() + ((1 / abn - 1).sqrt() - (1 / ab - 1).sqrt()) * (e + en) / 2)
+         * abn.sqrt(), "passed"),
+        (lambda z, e, en, ab, abn: (z / ab.sqrt() + ((1 / abn - 1).sqrt() - (1 / ab - 1).sqrt()) * e) * abn.sqrt(),
+         "Euler's step"),
+        (lambda z, e, en, ab, abn: z / ab.sqrt() + ((1 / abn - 1).sqrt() - (1 / ab - 1).sqrt()) * (e + en) / 2,
+         "returns z̄'"),
+    ],
+    "langevin_step": [
+        (lambda z, sc, d, xi: z + sc * d + xi * (2 * d) ** 0.5, "passed"),
+        (lambda z, sc, d, xi: z + sc * d, "no noise"),
+        (lambda z, sc, d, xi: z + sc * d + xi * d ** 0.5, "the noise is √h ξ"),
+    ],
     "ddim_step": [
         (lambda z0, e, a, an: an ** 0.5 * z0 + (1 - an) ** 0.5 * e, "passed"),
         (lambda z0, e, a, an: an * z0 + (1 - an) * e, "scaled by ᾱ' where √ᾱ' belongs"),

@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("basics", {"version", "checks", "classes", "device", "progress", "batching", "writable", "claims",
                 "uncertainty", "data"}),
     ("networks and maths", {"blocks", "autoencoder", "classifier", "metrics", "schedule", "embeddings", "normalizer",
-                            "gaussian", "denoisers", "samplers"}),
+                            "sde", "gaussian", "denoisers", "samplers"}),
     ("models", {"settings", "diffusion", "flow"}),
     ("storage", {"config", "checkpoint"}),
     ("library", {"pipeline", "trajectory", "training", "evaluation", "solver_error", "exercises"}),

@@ -3,7 +3,7 @@ amount to). Chapter 1: channel attention's gates, PSNR, standardising latents; c
 and the jump q(z_t | z_0); chapter 3: the sinusoidal embedding, a scale-and-shift block, token attention, the
 v-target, one training step's loss, the training loop; chapter 4: a DDPM step, a DDIM step, the guidance mix, the
 guided DDIM loop; chapter 5: FID, KID, precision and recall; chapter 6: the flow matching loss, an Euler and a Heun
-step."""
+step; chapter 7: the score from ε̂, a Gaussian's exact ODE end point, EDM's σ grid and Heun step, a Langevin step."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from ..embeddings import sinusoidal_embedding
 from ..flow import euler_step, heun_step, straight_path
 from ..metrics import frechet_distance, kernel_distance, precision_recall, psnr
 from ..normalizer import LatentNormalizer
-from ..samplers import ddim_step, ddpm_step
+from ..samplers import ddim_step, ddpm_step, karras_sigmas
+from ..samplers import heun_step as edm_heun_step
 from ..schedule import NoiseSchedule, cosine_betas
+from ..sde import gaussian_ode_endpoint, langevin_step, score_from_eps
 from .base import Exercise, Mistake
 
 SCHEDULE = NoiseSchedule("cosine", 1000)
@@ -719,12 +721,12 @@ KID = Exercise(
                                               subset_size=len(a))[0], dtype=torch.float64),
     lambda: [_feature_pair(40, 40)],
     (
-        Mistake("the diagonal i = j is included: κ(φ_i, φ_i) is no evidence of likeness, and leaving it out is what "
+        Mistake("the diagonal i = j is included: h(φ_i, φ_i) is no evidence of likeness, and leaving it out is what "
                 "makes the estimate unbiased (sum over i ≠ j, divided by n(n − 1))",
                 lambda a, b: _kid(a, b, diagonal=True)),
-        Mistake("the kernel is not scaled by the feature dimension: κ(φ, φ') = (φᵀφ'/d + 1)³",
+        Mistake("the kernel is not scaled by the feature dimension: h(φ, φ') = (φᵀφ'/d + 1)³",
                 lambda a, b: _kid(a, b, scale=False)),
-        Mistake("the cross term is not doubled: −2/n² Σ κ(φ_i, φ'_j) counts both orders of the pair",
+        Mistake("the cross term is not doubled: −2/n² Σ h(φ_i, φ'_j) counts both orders of the pair",
                 lambda a, b: _kid(a, b, cross=1.0)),
         Mistake("the kernel is quadratic: KID's is the cubic (φᵀφ'/d + 1)³", lambda a, b: _kid(a, b, degree=2)),
         Mistake("the cross term leaves out i = j: also unbiased (Gretton's U-statistic), but KID, as the package and "
@@ -849,6 +851,149 @@ HEUN_STEP = Exercise(
     ),
 )
 
+# --------------------------------------------------------------------------------------------------- chapter 7
+def _score_cases():
+    g = _generator()
+    eps = torch.randn(4, 8, generator=g, dtype=torch.float64)
+    per_row = torch.tensor([[0.05], [0.3], [0.7], [0.99]], dtype=torch.float64)
+    return [(eps, torch.tensor(0.3, dtype=torch.float64)), (eps, per_row)]
+
+
+SCORE = Exercise(
+    "score_from_eps",
+    score_from_eps,  # −ε̂ / √(1 − ᾱ)
+    _score_cases,
+    (
+        Mistake("the sign: the score points from the noisy point back towards the data, −ε̂/√(1 − ᾱ)",
+                lambda eps, ab: eps / (1 - ab).sqrt()),
+        Mistake("divided by 1 − ᾱ, the noise's variance: the score divides ε̂ by its standard deviation √(1 − ᾱ)",
+                lambda eps, ab: -eps / (1 - ab)),
+        Mistake("divided by √ᾱ, the signal's scale: the score divides ε̂ by the noise's, √(1 − ᾱ)",
+                lambda eps, ab: -eps / ab.sqrt()),
+        Mistake("multiplied by √(1 − ᾱ): −ε̂ · √(1 − ᾱ) is the score times the noise's variance; divide instead",
+                lambda eps, ab: -eps * (1 - ab).sqrt()),
+    ),
+)
+
+
+def _endpoint_cases():
+    g = _generator()
+    z = torch.randn(5, 6, generator=g, dtype=torch.float64)
+    mean = torch.randn(6, generator=g, dtype=torch.float64) * 2
+    variances = torch.tensor([0.01, 0.05, 0.3, 1.0, 2.5, 6.0], dtype=torch.float64)
+    return [(z, 0.6, 0.8, mean, variances), (z, 0.1, math.sqrt(0.99), mean, variances)]
+
+
+ODE_ENDPOINT = Exercise(
+    "gaussian_ode_endpoint",
+    gaussian_ode_endpoint,  # μ + √(λ/(a²λ + s²)) (z − aμ)
+    _endpoint_cases,
+    (
+        Mistake("the offset is z − μ: at time t the data's mean has shrunk to aμ, so the offset is z − aμ",
+                lambda z, a, s, m, lam: m + (lam / (a**2 * lam + s**2)).sqrt() * (z - m)),
+        Mistake("the ratio of variances is not square-rooted: the ODE rescales standard deviations, "
+                "√(λ/(a²λ + s²))", lambda z, a, s, m, lam: m + lam / (a**2 * lam + s**2) * (z - a * m)),
+        Mistake("s is taken for the noise level: z̄ = z/a has noise s/a, so the factor is √(λ/(λ + s²/a²)) = "
+                "√(a²λ/(a²λ + s²)), and on z − aμ that is √(λ/(a²λ + s²))",
+                lambda z, a, s, m, lam: m + (lam / (lam + s**2)).sqrt() * (z - a * m)),
+        Mistake("the mean is not added back: the end point is μ plus the rescaled offset",
+                lambda z, a, s, m, lam: (lam / (a**2 * lam + s**2)).sqrt() * (z - a * m)),
+    ),
+)
+
+
+def _karras_cases():
+    return [(80.0, 0.002, 10, 7.0), (14.6, 0.03, 5, 7.0), (1.0, 0.01, 6, 3.0)]
+
+
+def _karras_power(sigma_max, sigma_min, steps, rho, ramp_end=None, power=None):
+    ramp = torch.arange(steps, dtype=torch.float64) / (steps - 1 if ramp_end is None else ramp_end)
+    p = 1 / rho if power is None else power
+    return (sigma_max**p + ramp * (sigma_min**p - sigma_max**p)) ** (1 / p)
+
+
+KARRAS = Exercise(
+    "karras_sigmas",
+    karras_sigmas,  # (σ_max^{1/ρ} + i/(n−1) (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ
+    _karras_cases,
+    (
+        Mistake("the levels are uniform in σ: EDM's are uniform in σ^(1/ρ), dense where σ is small",
+                lambda hi, lo, n, rho: torch.linspace(hi, lo, n, dtype=torch.float64)),
+        Mistake("the levels are uniform in log σ (geometric, the limit ρ → ∞): EDM's are uniform in σ^(1/ρ)",
+                lambda hi, lo, n, rho: torch.logspace(math.log10(hi), math.log10(lo), n, dtype=torch.float64)),
+        Mistake("they increase: sampling starts at σ_max and ends at σ_min",
+                lambda hi, lo, n, rho: _karras_power(hi, lo, n, rho).flip(0)),
+        Mistake("the ramp is i/n, so the last level stops short of σ_min: it is i/(n − 1)",
+                lambda hi, lo, n, rho: _karras_power(hi, lo, n, rho, ramp_end=n)),
+        Mistake("σ^ρ is interpolated and the ρ-th root taken: interpolate σ^(1/ρ) and raise to the power ρ",
+                lambda hi, lo, n, rho: _karras_power(hi, lo, n, rho, power=rho)),
+    ),
+)
+
+
+def _edm_heun_cases():
+    g = _generator()
+    z, eps, eps_next = (torch.randn(4, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    return [(z, eps, eps_next, torch.tensor(0.2, dtype=torch.float64), torch.tensor(0.6, dtype=torch.float64)),
+            (z, eps, eps_next, torch.tensor(0.01, dtype=torch.float64), torch.tensor(0.05, dtype=torch.float64))]
+
+
+def _edm_parts(ab, ab_next):
+    a, a_next = ab.sqrt(), ab_next.sqrt()
+    return a, a_next, (1 - ab).sqrt() / a, (1 - ab_next).sqrt() / a_next  # a, a', σ̄, σ̄'
+
+
+def _edm_heun_variant(z, eps, eps_next, ab, ab_next, scale=True, step=None, slope=None, back=True):
+    a, a_next, sigma, sigma_next = _edm_parts(ab, ab_next)
+    h = sigma_next - sigma if step is None else step
+    mean = 0.5 * (eps + eps_next) if slope is None else slope
+    x = z / a if scale else z
+    out = x + h * mean
+    return a_next * out if back else out
+
+
+EDM_HEUN = Exercise(
+    "edm_heun_step",
+    lambda z, eps, eps_next, ab, ab_next: edm_heun_step(z, eps, eps_next, ab, ab_next),
+    _edm_heun_cases,
+    (
+        Mistake("the step is taken in z, not in z̄ = z/√ᾱ: EDM's ODE dz̄/dσ̄ = ε̂ holds for z̄; divide by √ᾱ, step, "
+                "multiply by √ᾱ'", lambda *args: _edm_heun_variant(*args, scale=False, back=False)),
+        Mistake("the step is √(1 − ᾱ') − √(1 − ᾱ), chapter 2's σ: EDM's noise level is σ̄ = √(1 − ᾱ)/√ᾱ",
+                lambda z, e, en, ab, abn: _edm_heun_variant(z, e, en, ab, abn,
+                                                            step=(1 - abn).sqrt() - (1 - ab).sqrt())),
+        Mistake("the two slopes are added, not averaged: Heun moves by (σ̄' − σ̄)(ε̂ + ε̂')/2",
+                lambda z, e, en, ab, abn: _edm_heun_variant(z, e, en, ab, abn, slope=e + en)),
+        Mistake("this is Euler's step (DDIM's): Heun averages ε̂ with ε̂' at Euler's end point",
+                lambda z, e, en, ab, abn: _edm_heun_variant(z, e, en, ab, abn, slope=e)),
+        Mistake("it returns z̄' = z'/√ᾱ': multiply the new z̄ by √ᾱ' to return to the model's coordinates",
+                lambda *args: _edm_heun_variant(*args, back=False)),
+    ),
+)
+
+
+def _langevin_cases():
+    g = _generator()
+    z, score, xi = (torch.randn(4, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    return [(z, score, 0.01, xi), (z, score, 0.25, xi)]
+
+
+LANGEVIN = Exercise(
+    "langevin_step",
+    langevin_step,  # z + h score + √(2h) ξ
+    _langevin_cases,
+    (
+        Mistake("the noise is √h ξ: Langevin's is √(2h) ξ (with √h it samples p², too narrow)",
+                lambda z, sc, d, xi: z + d * sc + math.sqrt(d) * xi),
+        Mistake("there is no noise: that is gradient ascent on log p, which collapses every sample onto a mode",
+                lambda z, sc, d, xi: z + d * sc),
+        Mistake("it moves against the score, down the density: z + h ∇log p climbs it",
+                lambda z, sc, d, xi: z - d * sc + math.sqrt(2 * d) * xi),
+        Mistake("the noise is 2h ξ: its standard deviation is √(2h)",
+                lambda z, sc, d, xi: z + d * sc + 2 * d * xi),
+    ),
+)
+
 EXERCISES: dict[str, Exercise] = {e.name: e for e in (
     CHANNEL_GATES, PSNR, STANDARDISE,  # chapter 1
     ALPHA_BAR, Q_SAMPLE, Q_STEP,  # chapter 2
@@ -856,4 +1001,5 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in (
     GUIDANCE, DDIM_STEP, DDIM_LOOP, DDPM_STEP,  # chapter 4
     FID, KID, PRECISION_RECALL,  # chapter 5
     FLOW_LOSS, EULER_STEP, HEUN_STEP,  # chapter 6
+    SCORE, ODE_ENDPOINT, KARRAS, EDM_HEUN, LANGEVIN,  # chapter 7
 )}

@@ -5,7 +5,7 @@ signature and one registry (:mod:`fmd_utils.samplers.base`).
 name              module              what it is
 ================= =================== =====================================================================
 ``ddim``          :mod:`~.ddim`       DDIM on a sub-grid of timesteps, stochasticity η (the default)
-``ddim-trailing`` :mod:`~.ddim`       DDIM on the trailing sub-grid: no evaluation at t = 0
+``ddim-trailing`` :mod:`~.ddim`       DDIM on the trailing sub-grid: no evaluation at t = 0 (up to 2T/3 steps)
 ``ddpm``          :mod:`~.ddpm`       ancestral DDPM over all T steps
 ``dpm++2m``       :mod:`~.dpm_solver` DPM-Solver++(2M): second order, multistep, in log-SNR
 ``heun``          :mod:`~.karras`     Heun's second-order step on EDM's Karras σ grid (Karras et al., 2022)

@@ -12,8 +12,8 @@ r"""**DDIM** (Song et al., 2021) on any decreasing sub-sequence τ of timesteps,
 **Spacing.** ``ddim`` spreads its timesteps evenly from T − 1 down to 0, both ends included, so its last network
 evaluation is at t = 0, where ᾱ_0 ≈ 1 and the step to the clean latent barely moves the sample. ``ddim-trailing``
 (Lin et al., 2024, "Common diffusion noise schedules and sample steps are flawed"; diffusers' ``"trailing"``) takes
-τ_i = round(T − i T/n) − 1, i = 0 … n − 1: it starts at T − 1 as well but ends at T/n − 1, so every evaluation
-falls where the sample still changes.
+τ_i = round(T − i T/n) − 1, i = 0 … n − 1: it starts at T − 1 as well but ends at round(T/n) − 1, so (for n up to
+2T/3) every evaluation falls where the sample still changes.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ SPACINGS = ("linspace", "trailing")
 
 def ddim_timesteps(num_steps: int, steps: int, start: int | None = None, spacing: str = "linspace") -> list[int]:
     """``steps`` decreasing timesteps from ``start`` (default T−1): evenly spread down to 0, both ends included
-    (``"linspace"``), or τ_i = round((start + 1)(1 − i/steps)) − 1, which ends at (start + 1)/steps − 1 and never
-    at 0 unless every timestep is taken (``"trailing"``)."""
+    (``"linspace"``), or τ_i = round((start + 1)(1 − i/steps)) − 1, which ends at round((start + 1)/steps) − 1,
+    above 0 for up to 2/3 of the timesteps (``"trailing"``)."""
     start = num_steps - 1 if start is None else start
     if not 0 <= start < num_steps:
         raise ValueError(f"start timestep must lie in [0, {num_steps - 1}], got {start}")

@@ -11,10 +11,12 @@ A diffusion latent :math:`z = a\tilde z_0 + s\varepsilon` (:math:`a = \sqrt{\bar
 The same ODE as EDM's dx/dσ = ε̂ (:mod:`~.karras`), written in other coordinates: Euler's step in them is again
 DDIM's, but Heun's is not EDM's Heun, because its error depends on how straight the trajectories are *in the
 coordinates it steps in*; along the straight path they bend least. The grid is uniform in τ, from τ at the start
-down to 0 (the clean latent), each interior τ taken to the timestep with the nearest τ_t. Every step, the last
-included, is a Heun step (2 evaluations): the velocity at the clean end is asked of the network at t = 0 (σ = 0.0064),
-the nearest timestep it knows. With the exact ε* this is the flow model's Heun solver on the exact velocity, step
-for step (:mod:`fmd_utils.solver_error` measures both).
+down to 0 (the clean latent), each interior τ taken to the timestep with the nearest τ_t.
+
+Every step, the last included, is a Heun step (2 evaluations): the velocity at the clean end is asked of the network
+at t = 0 (σ = 0.0064), the nearest timestep it knows (a bias no step count removes, small: about 10⁻⁴ per coordinate
+on the per-class Gaussians of :mod:`fmd_utils.solver_error`, against 10⁻² for 16 evaluations). With the exact ε* this
+is the flow model's Heun solver on the exact velocity, step for step (:mod:`fmd_utils.solver_error` measures both).
 """
 
 from __future__ import annotations
