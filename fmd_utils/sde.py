@@ -8,21 +8,21 @@ minimises the ε-loss predicts :math:`\mathbb E[\varepsilon \mid z_t]`, so (Vinc
 .. math::
     \nabla_z \log p_t(z) = -\,\mathbb E[\varepsilon \mid z_t = z]\,/\,s \approx -\hat\varepsilon(z, t)/s .
 
-**Langevin dynamics** with step h, :math:`z \leftarrow z + h\,\nabla\log p(z) + \sqrt{2h}\,\xi`, leaves p
-invariant as h → 0: a *corrector* that pulls samples back towards :math:`p_t` at a fixed noise level (Song et al.,
+**Langevin dynamics** with step δ, :math:`z \leftarrow z + \delta\,\nabla\log p(z) + \sqrt{2\delta}\,\xi`, leaves p
+invariant as δ → 0: a *corrector* that pulls samples back towards :math:`p_t` at a fixed noise level (Song et al.,
 2021, predictor–corrector sampling).
 
 **EDM's preconditioning is v-prediction.** Karras et al. (2022) write the denoiser of
 :math:`\bar z = z_0 + \bar\sigma\varepsilon` as
 :math:`D = c_\text{skip}\,\bar z + c_\text{out}\,F(c_\text{in}\,\bar z)`.
 Our model's :math:`\hat z_0 = a z_t - s\hat v` with :math:`z_t = a\bar z` is that form with :math:`c_\text{in} = a =
-1/\sqrt{1+\bar\sigma^2}`, :math:`c_\text{skip} = a^2 = 1/(1+\bar\sigma^2)`, :math:`c_\text{out} = -s =
--\bar\sigma/\sqrt{1+\bar\sigma^2}`: EDM's choices for data of unit variance (σ_data = 1), with F = −v̂.
+1/\sqrt{1+\bar\sigma^2}`, :math:`c_\text{skip} = a^2 = 1/(1+\bar\sigma^2)`, :math:`c_\text{out} = s =
+\bar\sigma/\sqrt{1+\bar\sigma^2}`: EDM's choices for data of unit variance (σ_data = 1), with F = −v̂.
 
 **Loss weights over the log-SNR** λ = log(ᾱ/(1−ᾱ)). Every loss here is a weighted error of the clean estimate:
 :math:`\lVert\varepsilon - \hat\varepsilon\rVert^2 = \mathrm{SNR}\,\lVert z_0 - \hat z_0\rVert^2` and
-:math:`\lVert v - \hat v\rVert^2 = (1 + \mathrm{SNR})\,\lVert z_0 - \hat z_0\rVert^2`; sampling t uniformly adds the
-density of λ under the schedule (Kingma & Gao, 2023).
+:math:`\lVert v - \hat v\rVert^2 = (1 + \mathrm{SNR})\,\lVert z_0 - \hat z_0\rVert^2`; sampling t uniformly multiplies
+by the density of λ under the schedule (Kingma & Gao, 2023).
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ def score_from_eps(eps: torch.Tensor, alpha_bar_t: torch.Tensor) -> torch.Tensor
 
 def langevin_step(z: torch.Tensor, score: torch.Tensor, step_size: float | torch.Tensor,
                   xi: torch.Tensor) -> torch.Tensor:
-    """One step of unadjusted Langevin dynamics: z + h ∇log p(z) + √(2h) ξ, step size h, ξ ~ N(0, I) given."""
+    """One step of unadjusted Langevin dynamics: z + δ ∇log p(z) + √(2δ) ξ, step size δ, ξ ~ N(0, I) given."""
     h = torch.as_tensor(step_size, dtype=z.dtype, device=z.device)
-    return z + h * score + (2 * h).sqrt() * xi  # z + h score + √(2h) ξ
+    return z + h * score + (2 * h).sqrt() * xi  # z + δ score + √(2δ) ξ
 
 
 def gaussian_ode_endpoint(z: torch.Tensor, a: float | torch.Tensor, s: float | torch.Tensor, mean: torch.Tensor,

@@ -9,7 +9,8 @@ the network *is* ε*, and the probability-flow ODE's end point from any start is
   the exact ODE lands from the same noise (deterministic solvers only);
 - **W2**: the closed-form squared Wasserstein-2 distance between the Gaussian fitted to each class's samples and the
   class's own Gaussian, averaged over classes (any solver, stochastic ones too), beside the *sampling floor*: the same
-  distance for as many exact samples, which no solver can beat.
+  distance for as many exact samples, what finite samples alone give (itself one noisy estimate: a solver's samples
+  can land a little below it).
 
 A solver of order p has a global error that falls like h^p = NFE^{-p}: on a log-log plot of error against network
 evaluations, a line of slope −p (:func:`fitted_order`). The diffusion samplers run on the Gaussians through

@@ -344,7 +344,7 @@ ATTEMPTS = {
     "langevin_step": [
         (lambda z, sc, d, xi: z + sc * d + xi * (2 * d) ** 0.5, "passed"),
         (lambda z, sc, d, xi: z + sc * d, "no noise"),
-        (lambda z, sc, d, xi: z + sc * d + xi * d ** 0.5, "the noise is √h ξ"),
+        (lambda z, sc, d, xi: z + sc * d + xi * d ** 0.5, "the noise is √δ ξ"),
     ],
     "ddim_step": [
         (lambda z0, e, a, an: an ** 0.5 * z0 + (1 - an) ** 0.5 * e, "passed"),

@@ -889,12 +889,12 @@ ODE_ENDPOINT = Exercise(
     gaussian_ode_endpoint,  # μ + √(λ/(a²λ + s²)) (z − aμ)
     _endpoint_cases,
     (
-        Mistake("the offset is z − μ: at time t the data's mean has shrunk to aμ, so the offset is z − aμ",
+        Mistake("the offset is z − μ: at time t the data's mean has shrunk to √ᾱ μ, so the offset is z − √ᾱ μ",
                 lambda z, a, s, m, lam: m + (lam / (a**2 * lam + s**2)).sqrt() * (z - m)),
         Mistake("the ratio of variances is not square-rooted: the ODE rescales standard deviations, "
-                "√(λ/(a²λ + s²))", lambda z, a, s, m, lam: m + lam / (a**2 * lam + s**2) * (z - a * m)),
-        Mistake("s is taken for the noise level: z̄ = z/a has noise s/a, so the factor is √(λ/(λ + s²/a²)) = "
-                "√(a²λ/(a²λ + s²)), and on z − aμ that is √(λ/(a²λ + s²))",
+                "√(ν/(ᾱν + σ²))", lambda z, a, s, m, lam: m + lam / (a**2 * lam + s**2) * (z - a * m)),
+        Mistake("σ is taken for the noise level of z̄ = z/√ᾱ, which is σ/√ᾱ: the factor on z − √ᾱ μ is "
+                "√(ν/(ᾱν + σ²))",
                 lambda z, a, s, m, lam: m + (lam / (lam + s**2)).sqrt() * (z - a * m)),
         Mistake("the mean is not added back: the end point is μ plus the rescaled offset",
                 lambda z, a, s, m, lam: (lam / (a**2 * lam + s**2)).sqrt() * (z - a * m)),
@@ -980,16 +980,16 @@ def _langevin_cases():
 
 LANGEVIN = Exercise(
     "langevin_step",
-    langevin_step,  # z + h score + √(2h) ξ
+    langevin_step,  # z + δ score + √(2δ) ξ
     _langevin_cases,
     (
-        Mistake("the noise is √h ξ: Langevin's is √(2h) ξ (with √h it samples p², too narrow)",
+        Mistake("the noise is √δ ξ: Langevin's is √(2δ) ξ (with √δ it samples p², too narrow)",
                 lambda z, sc, d, xi: z + d * sc + math.sqrt(d) * xi),
         Mistake("there is no noise: that is gradient ascent on log p, which collapses every sample onto a mode",
                 lambda z, sc, d, xi: z + d * sc),
-        Mistake("it moves against the score, down the density: z + h ∇log p climbs it",
+        Mistake("it moves against the score, down the density: z + δ ∇log p climbs it",
                 lambda z, sc, d, xi: z - d * sc + math.sqrt(2 * d) * xi),
-        Mistake("the noise is 2h ξ: its standard deviation is √(2h)",
+        Mistake("the noise is 2δ ξ: its standard deviation is √(2δ)",
                 lambda z, sc, d, xi: z + d * sc + 2 * d * xi),
     ),
 )
