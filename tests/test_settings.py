@@ -62,4 +62,4 @@ def test_command_line_fields_override_the_stored_default():
     # the sampler's choices are the registry's
     assert settings_from_args(parser.parse_args(["--sampler", "dpm++2m"]), stored, 1000).sampler == "dpm++2m"
     with pytest.raises(SystemExit):
-        parser.parse_args(["--sampler", "heun"])
+        parser.parse_args(["--sampler", "euler"])
