@@ -62,9 +62,21 @@ def run_all_cells(browser, lab: str, name: str):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{lab}/lab/tree/{name}", wait_until="domcontentloaded")
     page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=90_000)
+    try:  # run-all sent before the kernel is up can be lost on a loaded machine: wait for it to be idle first
+        page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+    except pytest.importorskip("playwright.sync_api").TimeoutError:
+        pass  # an older JupyterLab without these attributes: fall back to the grace period below
     page.wait_for_timeout(3000)  # kernel start
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     return page
+
+
+KERNEL_IDLE = """() => {
+    const widget = window.jupyterapp.shell.currentWidget;
+    const kernel = widget && widget.sessionContext && widget.sessionContext.session
+        && widget.sessionContext.session.kernel;
+    return Boolean(kernel) && kernel.status === "idle";
+}"""
 
 
 def test_play_button_scrubs_the_live_widget(lab, browser):
