@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..progress import progress as progress_bar
+from ..sde import log_snr
 from .base import Sampler, SamplerStep, raw_step, register, start, timestep_batch
 from .ddim import ddim_timesteps
 from .karras import karras_timesteps
@@ -33,12 +34,6 @@ from .karras import karras_timesteps
 if TYPE_CHECKING:
     from ..diffusion import LatentDiffusion
     from ..settings import SamplingSettings
-
-
-def log_snr(alpha_bar: torch.Tensor) -> torch.Tensor:
-    """λ = log(α/σ) = ½ log(ᾱ / (1 − ᾱ)), in float64 (ᾱ near 0 or 1 would lose digits in float32)."""
-    alpha_bar = alpha_bar.double()
-    return 0.5 * (alpha_bar.log() - (-alpha_bar).log1p())
 
 
 def dpm_solver_2m_step(z: torch.Tensor, z0_hat: torch.Tensor, z0_prev: torch.Tensor | None, alpha_bar_t: torch.Tensor,
@@ -49,7 +44,7 @@ def dpm_solver_2m_step(z: torch.Tensor, z0_hat: torch.Tensor, z0_prev: torch.Ten
     sigma_t, sigma_next = (1 - alpha_bar_t).sqrt(), (1 - alpha_bar_next).sqrt()
     if float(alpha_bar_next) >= 1.0:  # σ' = 0: z' = ẑ_0, the end of the ODE
         return z0_hat.clone(), float("inf")
-    h = float(log_snr(alpha_bar_next) - log_snr(alpha_bar_t))  # h_i = λ_{i+1} − λ_i > 0
+    h = float(0.5 * (log_snr(alpha_bar_next) - log_snr(alpha_bar_t)))  # h_i = λ_{i+1} − λ_i > 0 (half log-SNR)
     if z0_prev is None or h_prev is None or not h_prev < float("inf"):
         d = z0_hat  # first order: D = ẑ_0 (DDIM, η = 0)
     else:
