@@ -17,7 +17,7 @@ import torch
 from fmd_utils.classes import class_index
 from fmd_utils.pipeline import load_pretrained
 from fmd_utils.samplers import initial_noise
-from fmd_utils.views.export import STEP_CHOICES
+from fmd_utils.views.export import PAGE_SAMPLERS
 
 from .test_book import HTML
 
@@ -69,25 +69,28 @@ def page_images(page, labels: list[int], options: dict) -> np.ndarray:
     return np.asarray(values, dtype=np.float32).reshape(len(labels), 28, 28)
 
 
-CASES = {  # (labels, steps, guidance, interval or None): the stored settings, and departures from them
-    "stored settings": ([5] * 16, 50, 4.0, (200, 699)),
-    "every step, mixed classes": (list(range(10)) + [0, 1, 2, 3, 4, 9], 20, 2.5, None),
-    "unconditional (w = 0)": ([7] * 16, 10, 0.0, None),
-    "no guidance (w = 1), 5 steps": ([3] * 16, 5, 1.0, None),
-    "strong guidance, 100 steps": ([8] * 16, 100, 8.0, (200, 699)),
+CASES = {  # (labels, sampler, steps, guidance, interval or None): the stored settings, and departures from them
+    "stored settings": ([5] * 16, "heun-straight", 8, 4.0, (200, 699)),
+    "straight path, 2 steps, every step, mixed classes": (list(range(10)) + [0, 1, 2, 3, 4, 9], "heun-straight", 2,
+                                                          2.5, None),
+    "straight path, 25 steps, unconditional (w = 0)": ([7] * 16, "heun-straight", 25, 0.0, None),
+    "DDIM-50, stored guidance": ([5] * 16, "ddim", 50, 4.0, (200, 699)),
+    "DDIM, every step, mixed classes": (list(range(10)) + [0, 1, 2, 3, 4, 9], "ddim", 20, 2.5, None),
+    "DDIM, no guidance (w = 1), 5 steps": ([3] * 16, "ddim", 5, 1.0, None),
+    "DDIM, strong guidance, 100 steps": ([8] * 16, "ddim", 100, 8.0, (200, 699)),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_page_draws_the_package_images_from_the_same_noise(offline_page, pipe, case):
-    labels, steps, guidance, interval = CASES[case]
+    labels, sampler, steps, guidance, interval = CASES[case]
     noise = initial_noise(len(labels), 64, torch.Generator().manual_seed(11), "cpu")  # standardised z_T
-    settings = pipe.settings(steps=steps, guidance=guidance, guidance_interval=interval)
+    settings = pipe.settings(sampler=sampler, steps=steps, guidance=guidance, guidance_interval=interval)
     # the same generator draws the same noise inside sample_latents
     expected = pipe.decode(pipe.sample_latents(labels, 11, settings=settings))[:, 0].numpy()
     page = open_generator(offline_page)
-    got = page_images(page, labels, {"noise": noise.flatten().tolist(), "steps": steps, "guidance": guidance,
-                                     "guidance_interval": list(interval) if interval else None})
+    got = page_images(page, labels, {"noise": noise.flatten().tolist(), "sampler": sampler, "steps": steps,
+                                     "guidance": guidance, "guidance_interval": list(interval) if interval else None})
     difference = np.abs(got - expected).max()
     assert difference <= PARITY, f"{case}: page and package differ by up to {difference:.2e} in a pixel"
     assert got.std() > 0.1, "the page drew blank images"
@@ -108,23 +111,31 @@ def test_page_seed_draws_torch_noise_and_the_package_images(offline_page, pipe):
 
 
 def test_page_runs_webassembly_and_is_fast(offline_page):
-    """16 samples, DDIM-50 with the stored guidance: timed in the page (median of 7 after a warm-up); the measured
-    time goes to generator-benchmark.json. The bound here only catches a broken fast path."""
+    """16 samples with the stored settings, then with DDIM-50 and the stored guidance: timed in the page (median of 7
+    after a warm-up); the measured times go to generator-benchmark.json. The bound here only catches a broken fast
+    path."""
     page = open_generator(offline_page)
     assert page.evaluate("FMD.model.kernel") == "wasm-simd", "the WebAssembly kernel did not load"
-    times = page.evaluate("""() => {
+    timed = """o => {
         const labels = new Array(16).fill(5), times = [];
-        FMD.generate(FMD.model, labels, {seed: 0});
-        for (let k = 0; k < 7; k++) { const t = performance.now(); FMD.generate(FMD.model, labels, {seed: k});
-                                      times.push(performance.now() - t); }
-        return times; }""")
+        FMD.generate(FMD.model, labels, Object.assign({seed: 0}, o));
+        for (let k = 0; k < 7; k++) {
+            const t = performance.now();
+            FMD.generate(FMD.model, labels, Object.assign({seed: k}, o));
+            times.push(performance.now() - t);
+        }
+        return times; }"""
+    stored, ddim = page.evaluate(timed, {}), page.evaluate(timed, {"sampler": "ddim", "steps": 50})
+    sampling = page.evaluate("FMD.model.sampling")
     weights = {name: (HTML / "_static" / name).stat().st_size for name in FILES}
-    benchmark = {"samples": 16, "sampler": "DDIM-50, stored guidance", "median_ms": statistics.median(times),
-                 "min_ms": min(times), "kernel": "wasm-simd", "bytes": weights, "total_bytes": sum(weights.values())}
+    benchmark = {"samples": 16, "sampler": f"{sampling['sampler']}-{sampling['steps']}, stored guidance",
+                 "median_ms": statistics.median(stored), "min_ms": min(stored),
+                 "ddim50_median_ms": statistics.median(ddim), "ddim50_min_ms": min(ddim),
+                 "kernel": "wasm-simd", "bytes": weights, "total_bytes": sum(weights.values())}
     (HTML.parent / "generator-benchmark.json").write_text(json.dumps(benchmark, indent=1))
-    print(f"\nin-page generator: 16 samples in {benchmark['median_ms']:.0f} ms (median), "
-          f"{benchmark['total_bytes'] / 1e6:.2f} MB")
-    assert statistics.median(times) < 1000
+    print(f"\nin-page generator: 16 samples in {benchmark['median_ms']:.0f} ms (median, stored settings), "
+          f"{benchmark['ddim50_median_ms']:.0f} ms (DDIM-50), {benchmark['total_bytes'] / 1e6:.2f} MB")
+    assert statistics.median(stored) < 1000 and statistics.median(ddim) < 1000
 
 
 def test_what_the_generator_adds_to_the_book_weighs_at_most_3_mb():
@@ -132,20 +143,24 @@ def test_what_the_generator_adds_to_the_book_weighs_at_most_3_mb():
     assert total <= 3_000_000, f"the generator adds {total / 1e6:.2f} MB"
     model = (HTML / "_static" / "fmd-model.js").read_text()
     document = json.loads(model[model.index("{"):model.rindex("}") + 1])
-    assert sorted(map(int, document["timesteps"])) == sorted(STEP_CHOICES)
+    assert {name: sorted(map(int, spec["grids"])) for name, spec in document["samplers"].items()} == {
+        name: sorted(choices) for name, (choices, _) in PAGE_SAMPLERS.items()}
 
 
 @pytest.mark.parametrize("name", ["intro", "notebooks/04_sampling"])
 def test_reader_generates_sandals_from_disk_with_the_network_off(offline_page, pipe, name):
-    """The issue's scene: Sandal, w = 4, 50 steps, Generate → 16 sandals (the package's own, pixel for pixel to
-    8 bits); another class or another seed draws something else; no console errors, no request leaves the disk."""
+    """The issue's scene: Sandal, w = 4, the stored sampler and steps, Generate → 16 sandals (the package's own,
+    pixel for pixel to 8 bits); DDIM-50 draws the package's DDIM-50 sandals; another class or another seed draws
+    something else; no console errors, no request leaves the disk."""
     page = open_generator(offline_page, name)
     panel = page.locator(".fmd-generator").first
     panel.scroll_into_view_if_needed()
     panel.locator("select[aria-label=class]").select_option(label="Sandal")
     panel.locator("input[aria-label='guidance weight']").fill("4")
-    panel.locator("select[aria-label=steps]").select_option("50")
     panel.locator("input[aria-label=seed]").fill("0")
+    stored = pipe.diffusion.sampling
+    assert panel.locator("select[aria-label=sampler]").input_value() == stored.sampler
+    assert panel.locator("select[aria-label=steps]").input_value() == str(stored.steps)
 
     def generate() -> np.ndarray:
         runs = int(panel.get_attribute("data-generated") or 0)
@@ -160,13 +175,24 @@ def test_reader_generates_sandals_from_disk_with_the_network_off(offline_page, p
         return canvas[top:top + 84:3, left:left + 84:3].astype(np.float32) / 255
 
     sandals = generate()
-    expected = pipe.generate(["Sandal"] * 16, 0, guidance=4.0, steps=50)[:, 0].numpy()
+    expected = pipe.generate(["Sandal"] * 16, 0, guidance=4.0)[:, 0].numpy()
     for k in range(16):
         assert np.abs(cell(sandals, k) - expected[k]).max() <= 1.5 / 255, f"sample {k} is not the package's sandal"
     status = panel.locator(".fmd-status").inner_text()
-    assert "Sandal" in status and "DDIM-50" in status and "w = 4" in status, status
-    assert 'pipe.generate(["Sandal"] * 16, seed=0' in panel.locator(".fmd-python").inner_text()
+    label = f"Heun (straight path)-{stored.steps} ({2 * stored.steps} network evaluations)"
+    assert "Sandal" in status and label in status and "w = 4" in status, status
+    call = panel.locator(".fmd-python").inner_text()
+    assert f'pipe.generate(["Sandal"] * 16, seed=0, sampler="{stored.sampler}", steps={stored.steps}' in call, call
     panel.screenshot(path=str(HTML.parent / "screenshots" / f"generator_{name.split('/')[-1]}.png"))
+
+    panel.locator("select[aria-label=sampler]").select_option("ddim")
+    assert panel.locator("select[aria-label=steps]").input_value() == "50"
+    ddim = generate()
+    expected = pipe.generate(["Sandal"] * 16, 0, sampler="ddim", steps=50, guidance=4.0)[:, 0].numpy()
+    for k in range(16):
+        assert np.abs(cell(ddim, k) - expected[k]).max() <= 1.5 / 255, f"DDIM-50 sample {k} is not the package's"
+    assert "DDIM-50, w = 4" in panel.locator(".fmd-status").inner_text()
+    panel.locator("select[aria-label=sampler]").select_option(stored.sampler)
 
     panel.locator("select[aria-label=class]").select_option(label="Trouser")
     trousers = generate()

@@ -23,14 +23,18 @@ def pipe():
 
 def test_shipped_samples_are_unchanged(pipe):
     """The shipped checkpoints give, seed for seed, the samples recorded when they were shipped
-    (tests/data/reference_samples.pt: DDIM-50 with the stored guidance, DDIM-20 with η = 0.5, DDPM): a code change
+    (tests/data/reference_samples.pt: the stored settings (Heun on the straight path, 8 steps; recorded when it
+    became the default), DDIM-50 with the stored guidance, DDIM-20 with η = 0.5, DDPM): a code change
     that alters sampling fails here. Record it again only together with new checkpoints. The tolerance, 1e-4 of a
     pixel, admits the float rounding of another CPU's kernels (AMD EPYC against the Intel Xeon that recorded it:
     7e-6) and nothing a real change to a sampler does (1e-2 and more)."""
     reference = torch.load(REFERENCE, weights_only=True)
     labels = [c for c in range(10) for _ in range(3)]
-    torch.testing.assert_close(pipe.generate(labels, seed=0), reference["default"], rtol=0, atol=1e-4)
-    torch.testing.assert_close(pipe.generate(labels, seed=5, steps=20, eta=0.5, guidance=2.0, guidance_interval=None),
+    torch.testing.assert_close(pipe.generate(labels, seed=0), reference["heun_straight8"], rtol=0, atol=1e-4)
+    torch.testing.assert_close(pipe.generate(labels, seed=0, sampler="ddim", steps=50), reference["ddim50"], rtol=0,
+                               atol=1e-4)
+    torch.testing.assert_close(pipe.generate(labels, seed=5, sampler="ddim", steps=20, eta=0.5, guidance=2.0,
+                                             guidance_interval=None),
                                reference["eta"], rtol=0, atol=1e-4)
     torch.testing.assert_close(pipe.generate(labels[:10], seed=1, sampler="ddpm", guidance=3.0), reference["ddpm"],
                                rtol=0, atol=1e-4)

@@ -1,6 +1,7 @@
 /* The in-browser generator of the static book: the shipped denoiser and decoder, run in plain JavaScript.
  *
- * A port of fmd_utils (denoiser.py, sampling.py, diffusion.py, autoencoder.py), kept equal to it by
+ * A port of fmd_utils (the UNet denoiser, samplers/straight.py and samplers/ddim.py, diffusion.py, the decoder), kept
+ * equal to it by
  * tests/test_generator.py: the same starting noise gives the same pixels within 1e-3. The weights come from
  * fmd-model.js (written by `python -m fmd_utils.web`), which sets window.FMD_MODEL. No network, no kernel, no
  * WebAssembly: a classic script works from a folder on disk (file://), where fetch() and module scripts do not.
@@ -24,7 +25,7 @@
 
   /** The document written by fmd_utils.web → {tensors: name → Float32Array, ...the rest of the document}. */
   async function loadModel(doc) {
-    if (!doc || doc.format !== 1) throw new Error("fmd-model.js is missing or of another format; rebuild the book");
+    if (!doc || doc.format !== 2) throw new Error("fmd-model.js is missing or of another format; rebuild the book");
     const raw = await inflate(doc.data);
     const tensors = {};
     for (const spec of doc.tensors) { // float32, or its top 3 bytes ("float24"); byte k of every value together
@@ -259,25 +260,66 @@
     return [eps, z0];
   }
 
-  /** DDIM (η = 0) from standardised noise: z' = √ᾱ' ẑ₀ + √(1−ᾱ') ε̂ on the step list of fmd_utils.sampling.
-   *  Returns raw latents z = z̃ σ + μ. onStep(i, t, z0Raw) is called after every step, if given. */
+  /** Raw latents z = z̃ σ + μ from standardised noise, with the sampler of options.sampler (default: the stored one)
+   *  on its grid from fmd_utils (m.samplers[name].grids[steps]). onStep(i, t, z0Raw) is called after every step. */
   function sample(m, labels, noise, options) {
     const o = Object.assign({}, m.sampling, options || {});
-    const taus = m.timesteps[String(o.steps)];
-    if (!taus) throw new Error("steps must be one of " + Object.keys(m.timesteps).join(", ") + "; got " + o.steps);
-    const n = labels.length, D = m.denoiser.latent_dim, alphaBar = m.schedule.alpha_bar;
+    const spec = m.samplers[o.sampler];
+    if (!spec) throw new Error("sampler must be one of " + Object.keys(m.samplers).join(", ") + "; got " + o.sampler);
+    const grid = spec.grids[String(o.steps)];
+    if (!grid) throw new Error(spec.title + " steps must be one of " + Object.keys(spec.grids).join(", ") + "; got " + o.steps);
+    const n = labels.length, D = m.denoiser.latent_dim;
     if (noise.length !== n * D) throw new Error("noise must hold " + n * D + " numbers, got " + noise.length);
     const [lo, hi] = o.guidance_interval || [-Infinity, Infinity];
-    let z = Float32Array.from(noise);
+    const guidanceAt = (t) => (lo <= t && t <= hi ? o.guidance : 1); // w_t = w inside [lo, hi], 1 outside
+    const z = Float32Array.from(noise);
+    const run = o.sampler === "heun-straight" ? straightHeun : ddim;
+    return denormalize(m, run(m, labels, z, grid, guidanceAt, o.onStep));
+  }
+
+  /** DDIM (η = 0), samplers/ddim.py: z' = √ᾱ' ẑ₀ + √(1−ᾱ') ε̂ on its timesteps (ᾱ after the last step: 1). */
+  function ddim(m, labels, z, taus, guidanceAt, onStep) {
+    const n = labels.length, alphaBar = m.schedule.alpha_bar;
     for (let i = 0; i < taus.length; i++) {
-      const t = taus[i], w = lo <= t && t <= hi ? o.guidance : 1; // w_t = w inside [lo, hi], 1 outside
-      const [eps, z0] = predict(m, z, n, t, labels, w);
-      const aNext = i + 1 === taus.length ? 1 : alphaBar[taus[i + 1]]; // ᾱ after the last step: 1
+      const t = taus[i];
+      const [eps, z0] = predict(m, z, n, t, labels, guidanceAt(t));
+      const aNext = i + 1 === taus.length ? 1 : alphaBar[taus[i + 1]];
       const c0 = Math.fround(Math.sqrt(aNext)), c1 = Math.fround(Math.sqrt(Math.max(0, Math.fround(1 - aNext))));
-      for (let j = 0; j < n * D; j++) z[j] = c0 * z0[j] + c1 * eps[j];
-      if (o.onStep) o.onStep(i, t, denormalize(m, z0));
+      for (let j = 0; j < z.length; j++) z[j] = c0 * z0[j] + c1 * eps[j];
+      if (onStep) onStep(i, t, denormalize(m, z0));
     }
-    return denormalize(m, z);
+    return z;
+  }
+
+  /** Heun on the straight path, samplers/straight.py: u = z/(a + s) at τ = s/(a + s) (a = √ᾱ, s = √(1−ᾱ)),
+   *  u' = u + (τ' − τ)(v̂ + v̂')/2 with v̂ = ε̂ − ẑ₀, z' = (a' + s') u'; grid point −1 is the clean end (a = 1, s = 0),
+   *  whose velocity is asked at t = 0. Float64 arithmetic between the network's float32 outputs, as the package. */
+  function straightHeun(m, labels, z, grid, guidanceAt, onStep) {
+    const n = labels.length, alphaBar = m.schedule.alpha_bar;
+    const scales = (t) => { if (t === -1) return [1, 0]; const a = Math.sqrt(alphaBar[t]); return [a, Math.sqrt(1 - a * a)]; };
+    const velocity = (zAt, t) => {
+      const tNet = Math.max(t, 0), [eps, z0] = predict(m, zAt, n, tNet, labels, guidanceAt(tNet));
+      const v = new Float32Array(eps.length);
+      for (let j = 0; j < v.length; j++) v[j] = eps[j] - z0[j]; // v̂ = ε̂ − ẑ₀ (rounded to float32, as torch)
+      return [v, z0];
+    };
+    const step = (zFrom, v, vNext, [a, s], [aNext, sNext], out) => {
+      const tau = s / (a + s), tauNext = sNext / (aNext + sNext), dTau = tauNext - tau, grow = aNext + sNext;
+      for (let j = 0; j < out.length; j++) {
+        const slope = vNext ? 0.5 * (v[j] + vNext[j]) : v[j];
+        out[j] = grow * (zFrom[j] / (a + s) + dTau * slope);
+      }
+      return out;
+    };
+    const euler = new Float32Array(z.length);
+    for (let i = 0; i + 1 < grid.length; i++) {
+      const t = grid[i], here = scales(t), there = scales(grid[i + 1]);
+      const [v, z0] = velocity(z, t);
+      const [vNext] = velocity(step(z, v, null, here, there, euler), grid[i + 1]);
+      step(z, v, vNext, here, there, z);
+      if (onStep) onStep(i, t, denormalize(m, z0));
+    }
+    return z;
   }
 
   function denormalize(m, z) {
@@ -412,7 +454,7 @@
     return out;
   }
 
-  /** n images (n × 784 floats in [0, 1]) of the given labels (indices); options: seed or noise, steps, guidance,
+  /** n images (n × 784 floats in [0, 1]) of the given labels (indices); options: seed or noise, sampler, steps, guidance,
    *  guidance_interval (null: every step), onStep. The same seed draws the same images as pipe.generate. */
   function generate(m, labels, options) {
     const o = options || {};
@@ -460,8 +502,18 @@
     const guidanceShown = element("output", {}, [String(m.sampling.guidance)]);
     const interval = element("input", { type: "checkbox", "aria-label": "guidance interval" });
     interval.checked = Boolean(m.sampling.guidance_interval);
-    const steps = element("select", { "aria-label": "steps" }, Object.keys(m.timesteps).map((k) => element("option", { value: k }, [k])));
-    steps.value = String(m.sampling.steps);
+    const sampler = element("select", { "aria-label": "sampler" },
+      Object.keys(m.samplers).map((name) => element("option", { value: name }, [m.samplers[name].title])));
+    sampler.value = m.sampling.sampler;
+    const steps = element("select", { "aria-label": "steps" });
+    const offerSteps = () => { // the chosen sampler's step counts, shown with what they cost
+      const spec = m.samplers[sampler.value];
+      steps.replaceChildren(...Object.keys(spec.grids).map((k) => element("option", { value: k },
+        [spec.evaluations_per_step === 1 ? k : k + " (" + k * spec.evaluations_per_step + " evaluations)"])));
+      steps.value = String(spec.first_steps);
+    };
+    offerSteps();
+    sampler.addEventListener("change", offerSteps);
     const seed = element("input", { type: "number", min: 0, max: 4294967295, step: 1, value: 0, "aria-label": "seed", style: "width: 5em" });
     const watch = element("input", { type: "checkbox", "aria-label": "show the estimate of z0 at every step" });
     const button = element("button", { type: "button", class: "fmd-generate" }, ["Generate"]);
@@ -473,14 +525,15 @@
     const label = (text, control) => element("label", { style: "margin-right: 1em; white-space: nowrap" }, [text + " ", control]);
     host.replaceChildren(
       element("div", {}, [label("class", classPick), element("label", { style: "margin-right: 1em; white-space: nowrap" },
-        ["guidance w ", guidance, " ", guidanceShown]), label("steps (DDIM)", steps), label("seed", seed)]),
+        ["guidance w ", guidance, " ", guidanceShown]), label("seed", seed)]),
+      element("div", {}, [label("sampler", sampler), label("steps", steps)]),
       element("div", {}, [label("guide only for t in [" + lo + ", " + hi + "]", interval), label("show ẑ₀ as it runs", watch), button]),
       canvas, status, python);
     host.style.cssText += "border: 1px solid #d0d7de; border-radius: 6px; padding: 0.6em 0.8em; margin: 1em 0; max-width: 44em";
     guidance.addEventListener("input", () => { guidanceShown.textContent = guidance.value; });
 
     const settings = () => ({
-      label: Number(classPick.value), steps: Number(steps.value), guidance: Number(guidance.value),
+      label: Number(classPick.value), sampler: sampler.value, steps: Number(steps.value), guidance: Number(guidance.value),
       guidance_interval: interval.checked ? [lo, hi] : null, seed: Math.min(4294967295, Math.max(0, Math.floor(Number(seed.value) || 0))),
     });
     async function run() {
@@ -498,11 +551,13 @@
       }
       draw(canvas, images, labels.length);
       const guided = s.guidance_interval ? " on t ∈ [" + lo + ", " + hi + "]" : " on every step";
-      status.textContent = labels.length + " × " + names[s.label] + ", DDIM-" + s.steps + ", w = " + s.guidance + guided +
+      const spec = m.samplers[s.sampler], evaluations = s.steps * spec.evaluations_per_step;
+      status.textContent = labels.length + " × " + names[s.label] + ", " + spec.title + "-" + s.steps +
+        (evaluations === s.steps ? "" : " (" + evaluations + " network evaluations)") + ", w = " + s.guidance + guided +
         ", seed " + s.seed + ": " + Math.round(ms) + " ms in this page (" + (m.kernel === "wasm-simd" ? "WebAssembly SIMD" : "JavaScript") +
         (frames.length ? ", with ẑ₀ decoded at every step" : "") + ")";
       python.textContent = "In Python, the same images: pipe.generate([\"" + names[s.label] + "\"] * 16, seed=" + s.seed +
-        ", steps=" + s.steps + ", guidance=" + s.guidance.toFixed(1) + ", guidance_interval=" +
+        ", sampler=\"" + s.sampler + "\", steps=" + s.steps + ", guidance=" + s.guidance.toFixed(1) + ", guidance_interval=" +
         (s.guidance_interval ? "(" + lo + ", " + hi + ")" : "None") + ")";
       host.dataset.generated = String(Number(host.dataset.generated || 0) + 1); // for tests: a run has finished
       button.disabled = false;

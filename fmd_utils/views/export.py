@@ -3,11 +3,13 @@ r"""The shipped denoiser and decoder, exported for the in-browser generator of t
 :func:`export` (command line: ``python -m fmd_utils.web --out DIR [--checkpoints DIR]``) writes
 ``DIR/fmd-model.js``: one classic script that sets ``window.FMD_MODEL`` (a script, not a ``.bin`` fetched
 at run time: a page opened from disk may not ``fetch`` files next to it). ``book/_generator/fmd-generator.js`` reads it
-and runs the same computation as :mod:`fmd_utils.samplers.ddim` — DDIM with η = 0, classifier-free guidance on an
-interval — then the decoder, in plain JavaScript. ``make book`` calls this; ``tests/test_generator.py`` checks the
+and runs the same computation as the package's samplers — Heun on the straight path (:mod:`fmd_utils.samplers.straight`,
+the stored default) or DDIM with η = 0 (:mod:`fmd_utils.samplers.ddim`), classifier-free guidance on an interval —
+then the decoder, in plain JavaScript. ``make book`` calls this; ``tests/test_generator.py`` checks the
 page against the package pixel for pixel.
 
-What the file holds, and why each choice (measured on the shipped models, 16 samples, DDIM-50, w = 4):
+What the file holds, and why each choice (measured on the shipped models, 16 samples, DDIM-50, w = 4, when the
+format was chosen):
 
 * **Weights**: float32 rounded to 24 bits (sign, exponent and 15 of the 23 fraction bits: relative error ≤ 2⁻¹⁶),
   stored as the top three bytes of each float, for every tensor of 10,000 numbers or more; smaller ones whole. On
@@ -18,11 +20,14 @@ What the file holds, and why each choice (measured on the shipped models, 16 sam
 * **Layouts the JavaScript can run directly**: images channels-last (pixel-major, channels contiguous), so a 3×3
   convolution is one matrix product over 3×3×C patches; BatchNorm (evaluation mode) as a per-channel scale and
   shift :math:`\gamma/\sqrt{\sigma^2+\epsilon}` and :math:`\beta - \mu\,\gamma/\sqrt{\sigma^2+\epsilon}`.
-* **The schedule's tables and the timesteps** of every step count the page offers, from
-  :mod:`fmd_utils.schedule` and :func:`fmd_utils.samplers.ddim_timesteps` (the page never re-derives them).
+* **The schedule's tables and each sampler's grid** for every step count the page offers
+  (:data:`PAGE_SAMPLERS`), from :mod:`fmd_utils.schedule`, :func:`fmd_utils.samplers.ddim_timesteps` and
+  :func:`fmd_utils.samplers.straight.straight_timesteps` (the page never re-derives them; the straight path's
+  clean end is the timestep −1).
 
-The page implements one design: the UNet denoiser, v-prediction, one bottleneck attention head, DDIM. A model of
-another design (the DiT, another sampler as the stored default) is refused with a message that says so.
+The page implements one design: the UNet denoiser, v-prediction, one bottleneck attention head, and the samplers of
+:data:`PAGE_SAMPLERS`. A model of another design (the DiT, a stored default sampler the page lacks) is refused with a
+message that says so.
 """
 
 from __future__ import annotations
@@ -42,11 +47,17 @@ from ..blocks import ResidualBlock
 from ..checkpoint import default_checkpoint_dir
 from ..classes import CLASS_NAMES
 from ..pipeline import LatentDiffusionPipeline, load_pretrained
-from ..samplers import ddim_timesteps
+from ..samplers import ddim_timesteps, get_sampler
+from ..samplers.straight import straight_timesteps
 from ..writable import check_writable_dir
 
-FORMAT = 1
-STEP_CHOICES = (5, 10, 20, 50, 100, 200)  # the DDIM step counts the page offers
+FORMAT = 2  # 2: a grid per sampler ("samplers"); 1 had DDIM's timesteps only
+# the samplers the page runs: name → (the step counts it offers, the steps it shows first when another sampler is
+# stored); the straight path's counts are Heun steps (2 evaluations each: 4 … 50)
+PAGE_SAMPLERS: dict[str, tuple[tuple[int, ...], int]] = {
+    "heun-straight": ((2, 4, 8, 16, 25), 8),
+    "ddim": ((5, 10, 20, 50, 100, 200), 50),
+}
 FILENAME = "fmd-model.js"
 FULL_PRECISION_BELOW = 10_000  # tensors with fewer numbers are stored as float32, larger ones rounded to 24 bits
 
@@ -135,14 +146,35 @@ def check_page_can_run(pipe: LatentDiffusionPipeline) -> None:
         raise UnsupportedModelError(
             f"the page's generator runs the UNet denoiser only; this model's is {architecture!r}. Use a UNet "
             "checkpoint (the shipped diffusion.pt), or port the architecture to book/_generator/fmd-generator.js")
-    if diffusion.sampling.sampler != "ddim":
+    stored = diffusion.sampling
+    if stored.sampler not in PAGE_SAMPLERS:
         raise UnsupportedModelError(
-            f"the page's generator samples with DDIM only; this model's stored sampler is "
-            f"{diffusion.sampling.sampler!r}. Store sampler='ddim' with it, or port the sampler")
+            f"the page's generator runs the samplers {tuple(PAGE_SAMPLERS)} only; this model's stored sampler is "
+            f"{stored.sampler!r}. Store one of those with it, or port the sampler")
+    if stored.steps not in PAGE_SAMPLERS[stored.sampler][0]:
+        raise UnsupportedModelError(
+            f"the page offers {stored.sampler} with steps {PAGE_SAMPLERS[stored.sampler][0]}; this model's stored "
+            f"steps are {stored.steps}. Add them to PAGE_SAMPLERS in fmd_utils/views/export.py")
     if diffusion.prediction != "v" or diffusion.denoiser.config.attention_heads != 1:
         raise UnsupportedModelError(
             "the page implements the shipped design: v-prediction and one attention head; got "
             f"prediction={diffusion.prediction!r}, heads={diffusion.denoiser.config.attention_heads}")
+
+
+def page_samplers(pipe: LatentDiffusionPipeline) -> dict:
+    """Each sampler of :data:`PAGE_SAMPLERS` as the page reads it: its title, evaluations per step, the steps it
+    shows first, and its grid of timesteps for every step count it offers (stored settings' first)."""
+    diffusion, stored = pipe.diffusion, pipe.diffusion.sampling
+    grids = {"ddim": lambda steps: ddim_timesteps(diffusion.num_steps, steps),
+             "heun-straight": lambda steps: straight_timesteps(diffusion.schedule, steps)}
+    out = {}
+    for name in sorted(PAGE_SAMPLERS, key=lambda name: name != stored.sampler):
+        choices, first = PAGE_SAMPLERS[name]
+        sampler = get_sampler(name)
+        out[name] = {"title": sampler.title, "evaluations_per_step": sampler.evaluations_per_step,
+                     "first_steps": stored.steps if name == stored.sampler else first,
+                     "grids": {str(steps): grids[name](steps) for steps in choices}}
+    return out
 
 
 def model_document(pipe: LatentDiffusionPipeline) -> dict:
@@ -163,8 +195,8 @@ def model_document(pipe: LatentDiffusionPipeline) -> dict:
         "autoencoder": pipe.autoencoder.config.to_dict(),
         "autoencoder_sha256": getattr(diffusion, "metadata", {}).get("autoencoder_sha256"),
         "num_steps": diffusion.num_steps,
-        "timesteps": {str(s): ddim_timesteps(diffusion.num_steps, s) for s in STEP_CHOICES},
-        "sampling": {"steps": settings.steps, "guidance": settings.guidance,
+        "samplers": page_samplers(pipe),
+        "sampling": {"sampler": settings.sampler, "steps": settings.steps, "guidance": settings.guidance,
                      "guidance_interval": list(settings.guidance_interval) if settings.guidance_interval else None},
         "tensors": index,
         "data": data,

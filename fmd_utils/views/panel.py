@@ -1,4 +1,4 @@
-"""The generator panel: pick a class, a guidance weight, its interval, a number of steps and a seed; press Generate;
+"""The generator panel: pick a class, a guidance weight, its interval, a sampler, its steps and a seed; press Generate;
 see 16 new garments.
 
 One panel, two engines. In the static book, ``<div class="fmd-generator">`` is filled by
@@ -24,8 +24,9 @@ import torch
 from ..checks import MAX_SEED, check_seed
 from ..classes import CLASS_NAMES, class_index
 from ..pipeline import LatentDiffusionPipeline
+from ..samplers import get_sampler
 from ..settings import SamplingSettings
-from .export import STEP_CHOICES, check_page_can_run
+from .export import PAGE_SAMPLERS, check_page_can_run
 
 GRID = 4  # 16 samples, 4 × 4, as in the page
 SCALE, GAP = 3, 2  # each image shown 3× larger, 2 white pixels between images (as the page's canvas)
@@ -57,17 +58,25 @@ class GeneratorPanel:
         self.pipe = pipe
         self.class_name = CLASS_NAMES[class_index(class_name)]
         self.seed = check_seed(seed)  # the page's rule: 0 … 2³² − 1
-        check_page_can_run(pipe)  # the static page runs the shipped design: refuse one whose images it cannot show
+        check_page_can_run(pipe)  # the page runs the shipped design (its samplers, the stored steps among its choices)
         stored = pipe.diffusion.sampling
-        if stored.steps not in STEP_CHOICES:
-            raise ValueError(f"the model's stored steps ({stored.steps}) are not among the panel's {STEP_CHOICES}")
         self.interval = stored.guidance_interval or (0, pipe.diffusion.num_steps - 1)  # what "guide only on" means
         self.settings = stored
 
-    def settings_for(self, guidance: float, interval_on: bool, steps: int) -> SamplingSettings:
-        """DDIM (η = 0) with guidance w, on the model's interval or on every step, as the page runs it."""
+    def settings_for(self, guidance: float, interval_on: bool, steps: int, sampler: str | None = None
+                     ) -> SamplingSettings:
+        """``sampler`` (default: the stored one) with ``steps`` and guidance w, on the model's interval or on every
+        step, as the page runs it."""
         interval = self.interval if interval_on else None
-        return SamplingSettings(steps=steps, guidance=guidance, guidance_interval=interval)
+        return SamplingSettings(sampler=sampler or self.settings.sampler, steps=steps, guidance=guidance,
+                                guidance_interval=interval)
+
+    def step_choices(self, sampler: str) -> tuple[list[tuple[str, int]], int]:
+        """The page's step counts for ``sampler`` as (label, steps) options, and the one shown first."""
+        choices, first = PAGE_SAMPLERS[sampler]
+        per_step = get_sampler(sampler).evaluations_per_step
+        options = [(str(k) if per_step == 1 else f"{k} ({k * per_step} evaluations)", k) for k in choices]
+        return options, self.settings.steps if sampler == self.settings.sampler else first
 
     def images(self, class_name: str | None = None, seed: int | None = None,
                settings: SamplingSettings | None = None) -> torch.Tensor:
@@ -78,7 +87,8 @@ class GeneratorPanel:
 
     def python_call(self, class_name: str, seed: int, settings: SamplingSettings) -> str:
         interval = tuple(settings.guidance_interval) if settings.guidance_interval else None
-        return (f'pipe.generate(["{class_name}"] * 16, seed={seed}, steps={settings.steps}, '
+        return (f'pipe.generate(["{class_name}"] * 16, seed={seed}, sampler="{settings.sampler}", '
+                f"steps={settings.steps}, "
                 f"guidance={settings.guidance:.1f}, guidance_interval={interval})")
 
     def html(self) -> str:
@@ -92,20 +102,29 @@ class GeneratorPanel:
         import ipywidgets as w
 
         stored = self.settings
-        wide = {"description_width": "initial"}  # labels in full ("steps (DDIM)", not "steps (DD…")
+        wide = {"description_width": "initial"}  # labels in full ("guidance w", not "guidan…")
         classes = w.Dropdown(options=list(CLASS_NAMES), value=self.class_name, description="class", style=wide)
         guidance = w.FloatSlider(value=stored.guidance, min=0.0, max=MAX_GUIDANCE, step=0.5, description="guidance w",
                                  style=wide)
         interval = w.Checkbox(value=stored.guidance_interval is not None,
                               description=f"guide only for t in [{self.interval[0]}, {self.interval[1]}]")
-        steps = w.Dropdown(options=list(STEP_CHOICES), value=stored.steps, description="steps (DDIM)", style=wide)
+        names = sorted(PAGE_SAMPLERS, key=lambda name: name != stored.sampler)  # the stored one first, as the page
+        sampler = w.Dropdown(options=[(get_sampler(name).title, name) for name in names], value=stored.sampler,
+                             description="sampler", style=wide)
+        options, first = self.step_choices(stored.sampler)
+        steps = w.Dropdown(options=options, value=first, description="steps", style=wide)
+
+        def offer_steps(change) -> None:
+            steps.options, steps.value = self.step_choices(change["new"])
+
+        sampler.observe(offer_steps, names="value")
         seed = w.BoundedIntText(value=self.seed, min=0, max=MAX_SEED, description="seed", style=wide)
         button = w.Button(description="Generate", button_style="primary")
         image = w.Image(format="png", layout=w.Layout(width=f"{GRID * 28 * SCALE + (GRID - 1) * GAP}px"))
         status = w.HTML()
 
         def generate(_=None) -> None:
-            settings = self.settings_for(guidance.value, interval.value, steps.value)
+            settings = self.settings_for(guidance.value, interval.value, steps.value, sampler.value)
             images = self.images(classes.value, seed.value, settings)
             image.value = grid_png(images)
             status.value = (f"16 × {classes.value}, {settings.describe()}, seed {seed.value}<br>"
@@ -113,8 +132,10 @@ class GeneratorPanel:
 
         button.on_click(generate)
         generate()
-        box = w.VBox([w.HBox([classes, guidance]), w.HBox([steps, seed]), w.HBox([interval, button]), image, status])
-        box.controls = {"class": classes, "guidance": guidance, "interval": interval, "steps": steps, "seed": seed}
+        box = w.VBox([w.HBox([classes, guidance]), w.HBox([sampler, steps, seed]), w.HBox([interval, button]), image,
+                      status])
+        box.controls = {"class": classes, "guidance": guidance, "interval": interval, "sampler": sampler,
+                        "steps": steps, "seed": seed}
         box.button, box.image, box.status = button, image, status  # handles for tests
         return box
 
