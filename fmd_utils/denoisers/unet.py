@@ -5,8 +5,8 @@ r"""The conditional denoiser: predicts the noise (or velocity) in a noisy 64-d l
 the 64 numbers into an 8×8 grid (as the seed project did) and convolving over it imposes a locality prior that is
 simply false. We keep the UNet ideas that *do* carry over to a vector — an encoder-decoder of residual blocks at two
 widths joined by skip connections, scale-and-shift conditioning in every block, self-attention in the bottleneck —
-and build them from fully connected layers. This is also what makes sampling cheap: 1000 images × 50 steps is
-about a hundred thousand evaluations, which a small MLP-style network does in about a second on two CPU cores.
+and build them from fully connected layers. This is also what makes sampling cheap: 1000 images × 50 DDIM steps
+is about a hundred thousand evaluations, which a small MLP-style network does in about a second on two CPU cores.
 
 **Bottleneck attention.** The bottleneck vector h ∈ ℝ^W is split into K tokens of W/K features (each with a
 learned position embedding); multi-head self-attention lets these feature groups exchange information with

@@ -4,11 +4,15 @@ signature and one registry (:mod:`fmd_utils.samplers.base`).
 ================= =================== =====================================================================
 name              module              what it is
 ================= =================== =====================================================================
-``ddim``          :mod:`~.ddim`       DDIM on a sub-grid of timesteps, stochasticity η (the default)
+``ddim``          :mod:`~.ddim`       DDIM on a sub-grid of timesteps, stochasticity η (``SamplingSettings``'
+                                      class default)
 ``ddim-trailing`` :mod:`~.ddim`       DDIM on the trailing sub-grid: no evaluation at t = 0 (up to 2T/3 steps)
 ``ddpm``          :mod:`~.ddpm`       ancestral DDPM over all T steps
-``dpm++2m``       :mod:`~.dpm_solver` DPM-Solver++(2M): second order, multistep, in log-SNR
+``dpm++2m``       :mod:`~.dpm_solver` DPM-Solver++(2M): second order, multistep, in log-SNR, on DDIM's grid
+``dpm++2m-karras``:mod:`~.dpm_solver` the same on EDM's Karras σ grid
 ``heun``          :mod:`~.karras`     Heun's second-order step on EDM's Karras σ grid (Karras et al., 2022)
+``heun-straight`` :mod:`~.straight`   Heun in flow matching's straight-path coordinates, uniform in flow time
+                                      (what the shipped model stores: 8 steps, 16 evaluations)
 ================= =================== =====================================================================
 
 A new sampler is a new module here ending in ``register(Sampler(...))`` and one import line below.
