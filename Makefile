@@ -29,18 +29,14 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP) data ## create .venv with the pinned dependencies and install the data
 
-data: ## make Fashion-MNIST available (FMD_DATA_DIR, else Debian's dataset-fashion-mnist package)
-	@if [ -n "$$FMD_DATA_DIR" ]; then \
-	    echo "Data: using FMD_DATA_DIR=$$FMD_DATA_DIR"; \
-	elif [ -f $(DEBIAN_DATA)/train-images-idx3-ubyte.gz ] && [ -f $(DEBIAN_DATA)/t10k-labels-idx1-ubyte.gz ]; then \
-	    echo "Data: $(DEBIAN_DATA)"; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+data: $(STAMP) ## make Fashion-MNIST available: FMD_DATA_DIR, Debian's package (installed when root), else a checked download
+	@if [ -z "$$FMD_DATA_DIR" ] && ! [ -f $(DEBIAN_DATA)/train-images-idx3-ubyte.gz ] && [ "$$(id -u)" = 0 ] \
+	    && command -v apt-get >/dev/null; then \
 	    echo "Data: installing Debian package dataset-fashion-mnist..."; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
-	else \
-	    echo "Data: not found. Run 'sudo apt-get install dataset-fashion-mnist', or set FMD_DATA_DIR to a folder"; \
-	    echo "      with the four idx files, or let torchvision download them (see README, Data)."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; } \
+	        || echo "Data: apt-get could not install it; looking elsewhere"; \
 	fi
+	@$(PY) -m fmd_utils.fetch
 
 # ----------------------------------------------------------------------------------------------- notebooks
 # The learner's edition of each chapter (JupyterLab, the book, nbval): every exercise a stub with its check, and the

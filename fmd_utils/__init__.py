@@ -3,7 +3,8 @@
 One idea per module, in layers that import only downwards (tests/test_layers.py checks):
 
 * **basics** — ``version``, ``checks`` (argument rules), ``classes`` (names and labels), ``device``, ``progress``,
-  ``batching``, ``writable``, ``claims`` and ``uncertainty`` (numbers the prose states), ``data`` (the data set).
+  ``batching``, ``writable``, ``claims`` and ``uncertainty`` (numbers the prose states), ``download`` (the official
+  files, checked), ``data`` (the data set).
 * **networks and maths** — ``blocks`` + ``autoencoder`` (image ↔ 64-d latent), ``classifier`` + ``metrics`` (the
   judge), ``schedule`` (forward process), ``embeddings``, ``denoisers`` (the registry: ``unet``, ``dit``),
   ``normalizer``, ``samplers`` (the registry: ``ddim``, ``ddim-trailing``, ``ddpm``, ``dpm++2m``,
@@ -17,7 +18,8 @@ One idea per module, in layers that import only downwards (tests/test_layers.py 
   chapter's editions, the grader).
 * **views** — ``views.figures``, ``views.players``, ``views.panel``, ``views.export``, ``views.source``,
   ``views.report``, ``views.classic`` (the seed project's four calls).
-* **command lines** — ``cli`` (what they share), ``train``, ``evaluate``, ``grids``, ``web``.
+* **command lines** — ``cli`` (what they share), ``train``, ``evaluate``, ``grids``, ``web``, ``fetch`` (the data
+  set, found or downloaded).
 """
 
 from .classes import CLASS_NAMES, NUM_CLASSES, class_index, class_labels, class_name

@@ -4,7 +4,10 @@ Where the files are looked up, in order:
 
 1. ``$FMD_DATA_DIR`` (a folder holding the four idx files, ``.gz`` or decompressed);
 2. Debian's ``/usr/share/datasets/fashion-mnist`` (package ``dataset-fashion-mnist``);
-3. a torchvision download into ``~/.cache/fmd_utils/torchvision`` (needs internet).
+3. an earlier download in ``~/.cache/fmd_utils/fashion-mnist`` (or ``$FMD_CACHE_DIR/fashion-mnist``), or an earlier
+   torchvision download there (``torchvision/FashionMNIST/raw``);
+4. a download of the four official files into that cache (:mod:`fmd_utils.download`: SHA-256 checked, written
+   atomically, from ``$FMD_DATA_URL`` if set), unless ``download=False``.
 
 Every file is validated (idx magic number, dimensions, byte count, label range, expected count) so a truncated or
 corrupt file fails loudly instead of training on garbage. Decoded arrays are cached in memory and on disk
@@ -27,6 +30,7 @@ import numpy as np
 import torch
 
 from .classes import CLASS_NAMES, NUM_CLASSES, class_index, class_name
+from .download import download_fashion_mnist
 
 __all__ = [
     "CLASS_NAMES",
@@ -56,7 +60,8 @@ REMEDIES = (
     "Fix it in one of three ways:\n"
     "  1. set FMD_DATA_DIR to a folder holding the four Fashion-MNIST idx files (.gz or decompressed);\n"
     "  2. on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist  (installs /usr/share/datasets/fashion-mnist);\n"
-    "  3. connect to the internet and call load_fashion_mnist(download=True) to fetch them with torchvision."
+    "  3. connect to the internet (or set FMD_DATA_URL to a mirror) and load again: the four official files are "
+    "downloaded and checked."
 )
 
 
@@ -95,17 +100,12 @@ def _cache_root() -> Path:
     return Path(os.environ.get("FMD_CACHE_DIR", Path.home() / ".cache" / "fmd_utils"))
 
 
-def _download_with_torchvision() -> Path:
-    """Fetch the official files with torchvision; return the folder holding them."""
-    from torchvision.datasets import FashionMNIST as TVFashionMNIST
-
-    root = _cache_root() / "torchvision"
-    TVFashionMNIST(str(root), train=True, download=True)
-    TVFashionMNIST(str(root), train=False, download=True)
-    return root / "FashionMNIST" / "raw"
+def download_dir() -> Path:
+    """Where downloads go: ``<cache>/fashion-mnist``."""
+    return _cache_root() / "fashion-mnist"
 
 
-def find_data_dir(data_dir: str | os.PathLike | None = None, download: bool = False) -> Path:
+def find_data_dir(data_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
     """Return the folder holding the four idx files, trying the places listed in the module docstring.
 
     An explicit ``data_dir`` (or ``$FMD_DATA_DIR``) that lacks the files is an error, not silently skipped:
@@ -126,16 +126,17 @@ def find_data_dir(data_dir: str | os.PathLike | None = None, download: bool = Fa
     if _complete(DEBIAN_DATA_DIR):
         return DEBIAN_DATA_DIR
     tried.append(f"{DEBIAN_DATA_DIR} (Debian package dataset-fashion-mnist; not installed)")
-    cached = _cache_root() / "torchvision" / "FashionMNIST" / "raw"
-    if _complete(cached):
-        return cached
+    for cached in (download_dir(), _cache_root() / "torchvision" / "FashionMNIST" / "raw"):
+        if _complete(cached):
+            return cached
+    tried.append(f"{download_dir()} (no earlier download)")
     if download:
         try:
-            return _download_with_torchvision()
-        except Exception as error:  # noqa: BLE001 - any network failure means the same thing to the user
-            tried.append(f"torchvision download ({type(error).__name__}: {error})")
+            return download_fashion_mnist(download_dir())
+        except OSError as error:  # no network, a refused or wrong file, an unwritable cache: the same remedies apply
+            tried.append(f"a download into {download_dir()} ({error})")
     else:
-        tried.append("torchvision download (not attempted: pass download=True)")
+        tried.append("a download (not attempted: download=False)")
     raise DataNotFoundError("Fashion-MNIST not found. Tried:\n  - " + "\n  - ".join(tried) + "\n" + REMEDIES)
 
 
@@ -245,7 +246,7 @@ def _load_cached(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_fashion_mnist(
-    split: str = "train", data_dir: str | os.PathLike | None = None, download: bool = False
+    split: str = "train", data_dir: str | os.PathLike | None = None, download: bool = True
 ) -> FashionMNIST:
     """Load one split of Fashion-MNIST: ``images`` (N, 28, 28) uint8, ``labels`` (N,) int64.
 
@@ -271,4 +272,5 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     if images.dtype != torch.uint8:
         raise TypeError(f"expected uint8 images, got {images.dtype}")
     return images.unsqueeze(1).float().div_(255.0)
+
 

@@ -20,3 +20,10 @@ def disabled_by_environment() -> bool:
 def progress(iterable: Iterable, enabled: bool = True, **kwargs) -> tqdm:
     """``tqdm(iterable, **kwargs)``, shown only if ``enabled`` and not switched off by ``TQDM_DISABLE``."""
     return tqdm(iterable, disable=not enabled or disabled_by_environment(), **kwargs)
+
+
+def progress_bytes(total: int | None, desc: str, enabled: bool = True) -> tqdm:
+    """A bar counting bytes (KB, MB as it goes) towards ``total`` (None: unknown) for a download; a context
+    manager."""
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False,
+                disable=not enabled or disabled_by_environment())

@@ -9,6 +9,7 @@ from fmd_utils import data as data_module
 from fmd_utils.data import CorruptDataError, DataNotFoundError, find_data_dir, load_fashion_mnist, read_idx, to_float
 
 from .conftest import requires_data
+from .test_download import closed_port_url
 
 
 def _write_idx(path, array: np.ndarray, magic: int, compress: bool = True) -> None:
@@ -32,6 +33,7 @@ def isolated(monkeypatch, tmp_path):
     """No env dir, no Debian dir, empty cache: only what the test provides."""
     monkeypatch.delenv("FMD_DATA_DIR", raising=False)
     monkeypatch.setenv("FMD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FMD_DATA_URL", closed_port_url())  # a download is refused at once, never the internet
     monkeypatch.setattr(data_module, "DEBIAN_DATA_DIR", tmp_path / "no-debian")
     data_module._load_cached.cache_clear()
     yield tmp_path
@@ -48,8 +50,11 @@ def test_no_data_anywhere_names_what_was_tried_and_the_remedies(isolated):
     with pytest.raises(DataNotFoundError) as info:
         find_data_dir()
     message = str(info.value)
-    assert "FMD_DATA_DIR" in message and "no-debian" in message and "torchvision" in message
-    assert "apt-get install dataset-fashion-mnist" in message and "download=True" in message
+    assert "FMD_DATA_DIR" in message and "no-debian" in message and "no earlier download" in message
+    assert "a download into" in message and "no connection" in message  # what the download said
+    assert "apt-get install dataset-fashion-mnist" in message and "FMD_DATA_URL" in message
+    with pytest.raises(DataNotFoundError, match="not attempted: download=False"):
+        find_data_dir(download=False)
 
 
 def test_missing_explicit_directory_is_an_error(isolated, monkeypatch):
