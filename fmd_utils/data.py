@@ -272,5 +272,3 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     if images.dtype != torch.uint8:
         raise TypeError(f"expected uint8 images, got {images.dtype}")
     return images.unsqueeze(1).float().div_(255.0)
-
-

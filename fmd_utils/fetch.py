@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from .cli import run
 from .data import DataNotFoundError, find_data_dir
 
 
@@ -27,4 +28,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

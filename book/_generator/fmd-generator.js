@@ -273,8 +273,7 @@
     const [lo, hi] = o.guidance_interval || [-Infinity, Infinity];
     const guidanceAt = (t) => (lo <= t && t <= hi ? o.guidance : 1); // w_t = w inside [lo, hi], 1 outside
     const z = Float32Array.from(noise);
-    const run = o.sampler === "heun-straight" ? straightHeun : ddim;
-    return denormalize(m, run(m, labels, z, grid, guidanceAt, o.onStep));
+    return denormalize(m, RUNS[o.sampler](m, labels, z, grid, guidanceAt, o.onStep));
   }
 
   /** DDIM (η = 0), samplers/ddim.py: z' = √ᾱ' ẑ₀ + √(1−ᾱ') ε̂ on its timesteps (ᾱ after the last step: 1). */
@@ -321,6 +320,8 @@
     }
     return z;
   }
+
+  const RUNS = { ddim: ddim, "heun-straight": straightHeun }; // the samplers of fmd_utils.views.export.PAGE_SAMPLERS
 
   function denormalize(m, z) {
     const { mean, std } = m.normalizer, D = mean.length, out = new Float32Array(z.length);

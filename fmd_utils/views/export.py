@@ -49,6 +49,7 @@ from ..classes import CLASS_NAMES
 from ..pipeline import LatentDiffusionPipeline, load_pretrained
 from ..samplers import ddim_timesteps, get_sampler
 from ..samplers.straight import straight_timesteps
+from ..settings import SamplingSettings
 from ..writable import check_writable_dir
 
 FORMAT = 2  # 2: a grid per sampler ("samplers"); 1 had DDIM's timesteps only
@@ -161,19 +162,25 @@ def check_page_can_run(pipe: LatentDiffusionPipeline) -> None:
             f"prediction={diffusion.prediction!r}, heads={diffusion.denoiser.config.attention_heads}")
 
 
+def sampler_menu(stored: SamplingSettings) -> dict[str, tuple[tuple[int, ...], int]]:
+    """:data:`PAGE_SAMPLERS` as both panels (page and ipywidgets) offer them: the stored sampler first, each with
+    its step counts and the count it opens at (the stored steps for the stored sampler)."""
+    names = sorted(PAGE_SAMPLERS, key=lambda name: name != stored.sampler)
+    return {name: (PAGE_SAMPLERS[name][0], stored.steps if name == stored.sampler else PAGE_SAMPLERS[name][1])
+            for name in names}
+
+
 def page_samplers(pipe: LatentDiffusionPipeline) -> dict:
-    """Each sampler of :data:`PAGE_SAMPLERS` as the page reads it: its title, evaluations per step, the steps it
-    shows first, and its grid of timesteps for every step count it offers (stored settings' first)."""
-    diffusion, stored = pipe.diffusion, pipe.diffusion.sampling
+    """Each sampler of :func:`sampler_menu` as the page reads it: its title, evaluations per step, the steps it
+    shows first, and its grid of timesteps for every step count it offers."""
+    diffusion = pipe.diffusion
     grids = {"ddim": lambda steps: ddim_timesteps(diffusion.num_steps, steps),
              "heun-straight": lambda steps: straight_timesteps(diffusion.schedule, steps)}
     out = {}
-    for name in sorted(PAGE_SAMPLERS, key=lambda name: name != stored.sampler):
-        choices, first = PAGE_SAMPLERS[name]
+    for name, (choices, first) in sampler_menu(diffusion.sampling).items():
         sampler = get_sampler(name)
         out[name] = {"title": sampler.title, "evaluations_per_step": sampler.evaluations_per_step,
-                     "first_steps": stored.steps if name == stored.sampler else first,
-                     "grids": {str(steps): grids[name](steps) for steps in choices}}
+                     "first_steps": first, "grids": {str(steps): grids[name](steps) for steps in choices}}
     return out
 
 

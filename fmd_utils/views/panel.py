@@ -26,7 +26,7 @@ from ..classes import CLASS_NAMES, class_index
 from ..pipeline import LatentDiffusionPipeline
 from ..samplers import get_sampler
 from ..settings import SamplingSettings
-from .export import PAGE_SAMPLERS, check_page_can_run
+from .export import check_page_can_run, sampler_menu
 
 GRID = 4  # 16 samples, 4 × 4, as in the page
 SCALE, GAP = 3, 2  # each image shown 3× larger, 2 white pixels between images (as the page's canvas)
@@ -73,10 +73,10 @@ class GeneratorPanel:
 
     def step_choices(self, sampler: str) -> tuple[list[tuple[str, int]], int]:
         """The page's step counts for ``sampler`` as (label, steps) options, and the one shown first."""
-        choices, first = PAGE_SAMPLERS[sampler]
+        choices, first = sampler_menu(self.settings)[sampler]
         per_step = get_sampler(sampler).evaluations_per_step
         options = [(str(k) if per_step == 1 else f"{k} ({k * per_step} evaluations)", k) for k in choices]
-        return options, self.settings.steps if sampler == self.settings.sampler else first
+        return options, first
 
     def images(self, class_name: str | None = None, seed: int | None = None,
                settings: SamplingSettings | None = None) -> torch.Tensor:
@@ -108,8 +108,8 @@ class GeneratorPanel:
                                  style=wide)
         interval = w.Checkbox(value=stored.guidance_interval is not None,
                               description=f"guide only for t in [{self.interval[0]}, {self.interval[1]}]")
-        names = sorted(PAGE_SAMPLERS, key=lambda name: name != stored.sampler)  # the stored one first, as the page
-        sampler = w.Dropdown(options=[(get_sampler(name).title, name) for name in names], value=stored.sampler,
+        sampler = w.Dropdown(options=[(get_sampler(name).title, name) for name in sampler_menu(stored)],
+                             value=stored.sampler,
                              description="sampler", style=wide)
         options, first = self.step_choices(stored.sampler)
         steps = w.Dropdown(options=options, value=first, description="steps", style=wide)
