@@ -5,7 +5,8 @@ SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEBIAN_DATA := /usr/share/datasets/fashion-mnist
+# Debian's copy of the data; FMD_SYSTEM_DATA_DIR moves it (fmd_utils/data.py), as a test of a machine without it does
+DEBIAN_DATA := $(or $(FMD_SYSTEM_DATA_DIR),/usr/share/datasets/fashion-mnist)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 NOTEBOOKS_MD    := $(wildcard notebooks/*.md)

@@ -38,6 +38,7 @@ from .diffusion import LatentDiffusion
 from .flow import FlowSettings, LatentFlow
 from .schedule import NoiseSchedule
 from .settings import SamplingSettings
+from .shipped import shipped_dir
 
 FORMAT = "fmd-checkpoint"
 FORMAT_VERSION = 3
@@ -67,13 +68,15 @@ class CheckpointError(RuntimeError):
 
 
 def default_checkpoint_dir() -> Path:
-    """``$FMD_CHECKPOINT_DIR`` if set, else the repository's ``checkpoints/`` folder (the shipped models)."""
-    return Path(os.environ.get("FMD_CHECKPOINT_DIR", Path(__file__).resolve().parents[1] / "checkpoints"))
+    """``$FMD_CHECKPOINT_DIR`` if set, else the shipped models: the clone's ``checkpoints/`` folder, or the installed
+    package's copy (:func:`fmd_utils.shipped.shipped_dir`)."""
+    return Path(os.environ.get("FMD_CHECKPOINT_DIR") or shipped_dir("checkpoints"))
 
 
 def default_results_dir() -> Path:
-    """``$FMD_RESULTS_DIR`` if set, else the repository's ``results/`` folder (the shipped models' benchmark)."""
-    return Path(os.environ.get("FMD_RESULTS_DIR", Path(__file__).resolve().parents[1] / "results"))
+    """``$FMD_RESULTS_DIR`` if set, else the shipped models' benchmark: the clone's ``results/`` folder, or the
+    installed package's copy."""
+    return Path(os.environ.get("FMD_RESULTS_DIR") or shipped_dir("results"))
 
 
 def load_report(name: str = "") -> dict:

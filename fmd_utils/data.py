@@ -3,7 +3,8 @@
 Where the files are looked up, in order:
 
 1. ``$FMD_DATA_DIR`` (a folder holding the four idx files, ``.gz`` or decompressed);
-2. Debian's ``/usr/share/datasets/fashion-mnist`` (package ``dataset-fashion-mnist``);
+2. Debian's ``/usr/share/datasets/fashion-mnist`` (package ``dataset-fashion-mnist``; ``$FMD_SYSTEM_DATA_DIR`` moves
+   where it is looked for, which is how a test plays a machine without the package);
 3. an earlier download in ``~/.cache/fmd_utils/fashion-mnist`` (or ``$FMD_CACHE_DIR/fashion-mnist``), or an earlier
    torchvision download there (``torchvision/FashionMNIST/raw``);
 4. a download of the four official files into that cache (:mod:`fmd_utils.download`: SHA-256 checked, written
@@ -123,9 +124,10 @@ def find_data_dir(data_dir: str | os.PathLike | None = None, download: bool = Tr
             f"expected {', '.join(s + '[.gz]' for pair in SPLIT_FILES.values() for s in pair)}.\n{REMEDIES}"
         )
     tried.append("FMD_DATA_DIR (not set)")
-    if _complete(DEBIAN_DATA_DIR):
-        return DEBIAN_DATA_DIR
-    tried.append(f"{DEBIAN_DATA_DIR} (Debian package dataset-fashion-mnist; not installed)")
+    system = Path(os.environ.get("FMD_SYSTEM_DATA_DIR") or DEBIAN_DATA_DIR)
+    if _complete(system):
+        return system
+    tried.append(f"{system} (Debian package dataset-fashion-mnist; not installed)")
     for cached in (download_dir(), _cache_root() / "torchvision" / "FashionMNIST" / "raw"):
         if _complete(cached):
             return cached

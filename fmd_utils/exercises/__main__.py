@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from .editions import EDITIONS, MarkerError, write_edition
+from .editions import EDITIONS, MarkerError, write_chapters, write_edition
 from .grading import EXIT_USAGE, grade
 
 
@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--json", type=Path, help="also write the results to this JSON file")
     s = commands.add_parser("student", help="write the student edition (no solutions) of chapters into a folder")
     s.add_argument("out", type=Path)
-    s.add_argument("chapters", type=Path, nargs="*", help="MyST sources (default: notebooks/*.md)")
+    s.add_argument("chapters", type=Path, nargs="*", help="MyST sources (default: every shipped chapter)")
     e = commands.add_parser("edition", help="write one edition of one chapter")
     e.add_argument("which", choices=EDITIONS)
     e.add_argument("chapter", type=Path)
@@ -48,11 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.json.write_text(json.dumps(result.as_json(), indent=2, ensure_ascii=False) + "\n")
             return result.exit_code
         if args.command == "student":
-            chapters = args.chapters or sorted(Path("notebooks").glob("[0-9]*.md"))
-            if not chapters:
-                raise FileNotFoundError("no chapters given and none in notebooks/*.md: pass the MyST files")
-            for chapter in chapters:
-                print(write_edition(chapter, args.out / chapter.with_suffix(".ipynb").name, "student"))
+            for path in write_chapters(args.out, "student", args.chapters):
+                print(path)
             return 0
         write_edition(args.chapter, args.out, args.which)
         return 0

@@ -23,6 +23,10 @@ From that source:
   ``python -m fmd_utils.exercises grade``.
 
 Nothing is written twice: the stub's signature and docstring are the solution's.
+
+Every edition begins with the same **set-up cell** (:data:`SETUP`, before the first code cell): in a clone or after
+``pip install`` it finds the package and does nothing; in a kernel without it (a hosted notebook) it installs the
+course's wheel or git URL. The book hides it (tag ``remove-cell``).
 """
 
 from __future__ import annotations
@@ -33,11 +37,33 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..shipped import chapter_sources
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 EDITIONS = ("learner", "student", "solution")
 STUB = 'raise NotImplementedError("Student exercise: not written yet")  # your code here'
 CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\w+)["']""")
-SOLUTION_TAG, EXERCISE_TAG = "solution", "exercise"
+SOLUTION_TAG, EXERCISE_TAG, SETUP_TAG = "solution", "exercise", "setup"
+SETUP = """\
+# Set-up. This chapter runs on the course's package, fmd_utils. In a clone of the course or after `pip install` the
+# package is there and this cell does nothing. In a kernel without it (a hosted notebook) it installs the course from
+# FMD_PACKAGE (a wheel file or a git URL), or from a wheel uploaded next to this notebook.
+import importlib.util
+
+if importlib.util.find_spec("fmd_utils") is None:
+    import glob
+    import os
+    import subprocess
+    import sys
+
+    package = os.environ.get("FMD_PACKAGE") or max(glob.glob("fmd_utils-*.whl"), default="")
+    if not package:
+        raise ModuleNotFoundError("fmd_utils is not installed in this kernel: upload the course's wheel "
+                                  "(fmd_utils-*.whl) next to this notebook, or set FMD_PACKAGE to it or to the "
+                                  "course's git URL, then run this cell again")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", package], check=True)
+    importlib.invalidate_caches()
+    import fmd_utils  # noqa: F401  (fails here, not in a later cell, if the install did not take)"""
 
 
 class MarkerError(ValueError):
@@ -105,8 +131,10 @@ def edition(notebook, which: str, where: str = "notebook"):
     out = copy.deepcopy(notebook)
     cells = []
     for index, cell in enumerate(out.cells):
-        if SOLUTION_TAG in _tags(cell):  # already a learner edition: the solution cells are dropped and rebuilt
+        if {SOLUTION_TAG, SETUP_TAG} & set(_tags(cell)):  # an edition already: these cells are dropped and rebuilt
             continue
+        if cell.cell_type == "code" and not any(c.cell_type == "code" for c in cells):
+            cells.append(nbformat.v4.new_code_cell(SETUP, metadata={"tags": [SETUP_TAG, "remove-cell"]}))
         exercise = split(cell.source, f"{where}, cell {index}") if cell.cell_type == "code" else None
         if exercise is None:
             cells.append(cell)
@@ -160,3 +188,18 @@ def write_edition(source: Path, out: Path, which: str) -> Path:
     nbformat.write(notebook, partial)
     partial.replace(out)
     return out
+
+
+def write_chapters(folder: Path, which: str, chapters: list[Path] | None = None, overwrite: bool = True) -> list[Path]:
+    """Write the ``which`` edition of each chapter (default: every shipped chapter, in order) into ``folder`` as
+    ``NN_name.ipynb``. With ``overwrite=False`` a notebook already there (a learner's work) is an error, raised
+    before anything is written."""
+    if which not in EDITIONS:
+        raise ValueError(f"edition must be one of {EDITIONS}, got {which!r}")
+    chapters = [Path(c) for c in chapters] if chapters else chapter_sources()
+    targets = [Path(folder) / chapter.with_suffix(".ipynb").name for chapter in chapters]
+    present = [t.name for t in targets if t.exists()]
+    if present and not overwrite:
+        raise FileExistsError(f"{folder} already holds {', '.join(present)}: choose another folder, or pass --force "
+                              "to replace them (your edits in them are lost)")
+    return [write_edition(chapter, target, which) for chapter, target in zip(chapters, targets, strict=True)]
