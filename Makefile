@@ -110,19 +110,19 @@ train-fast: setup ## the fast profile (the notebooks' RETRAIN; about 5 minutes f
 	cp checkpoints/classifier.pt build/fast/classifier.pt
 
 evaluate-fast: setup ## measure the fast profile's models (make train-fast first): results/fast/metrics.md
-	$(PY) -m fmd_utils.evaluate --checkpoints build/fast --out results/fast/metrics.json --no-sweeps --readme README.md
+	$(PY) -m fmd_utils.evaluate --checkpoints build/fast --out results/fast/metrics.json --no-sweeps --readme book/results.md
 
 train-quick: setup ## a tiny end-to-end training run (seconds) into build/quick
 	$(PY) -m fmd_utils.train all --profile quick --out build/quick
 
-evaluate: setup ## measure the shipped models: results/metrics.json, results/metrics.md and the README's results block
-	$(PY) -m fmd_utils.evaluate --out results/metrics.json --readme README.md
+evaluate: setup ## measure the shipped models: results/metrics.{json,md}, the README's headline and book/results.md
+	$(PY) -m fmd_utils.evaluate --out results/metrics.json --readme README.md --readme book/results.md
 
 train-dit: setup ## the second denoiser: a small DiT trained like the shipped UNet, into checkpoints/diffusion-dit.pt
 	$(PY) -m fmd_utils.train diffusion --denoiser dit --profile full --out checkpoints
 
-evaluate-dit: setup ## measure the DiT beside the UNet: results/dit/metrics.md and the README's full-dit block
-	$(PY) -m fmd_utils.evaluate --denoiser dit --sweeps guidance --no-flow --out results/dit/metrics.json --readme README.md
+evaluate-dit: setup ## measure the DiT beside the UNet: results/dit/metrics.md and its blocks in book/results.md
+	$(PY) -m fmd_utils.evaluate --denoiser dit --sweeps guidance --no-flow --out results/dit/metrics.json --readme book/results.md
 
 samples: setup ## write results/samples_grid.png from the shipped checkpoints
 	$(PY) -m fmd_utils.grids --out results

@@ -45,7 +45,7 @@ class AutoencoderTraining:
     # batch 128 / 64 / 32 / 16 gave 22.53 / 22.89 / 23.13 / 23.23 dB validation PSNR, each epoch costing about the
     # same on 2 cores (32: +15 %, 16: +45 %); at batch 32 a peak learning rate of 6e-3 beat 3e-3 (23.28 dB); widths
     # (48, 96) gave 23.33 dB at 3e-3 for 1.75x the time; the shipped model takes them for 12 epochs (20 gave only
-    # +0.03 dB), the fast profile keeps (32, 64) for 6 (README "What limits the short ones").
+    # +0.03 dB), the fast profile keeps (32, 64) for 6 (book/results.md, "What limits the short ones").
     batch_size: int = 32
     lr: float = 6e-3  # peak of the one-cycle schedule
     weight_decay: float = 1e-4
@@ -160,7 +160,8 @@ PROFILES: dict[str, Profile] = {
 
 
 # The size of another denoiser per profile where it differs from its config's defaults. The DiT's defaults (0.25 M
-# parameters against the UNet's 0.26 M) are its full and fast size (README "A second denoiser"); quick is for tests.
+# parameters against the UNet's 0.26 M) are its full and fast size (book/results.md, "A second denoiser"); quick is
+# for tests.
 DENOISER_MODELS: dict[str, dict[str, Any]] = {
     "dit": {"quick": DiTConfig(width=32, depth=2, heads=2, embed_dim=32)},
 }
@@ -237,7 +238,8 @@ class EvaluationSettings:
 SWEEP_KINDS = ("guidance", "interval", "sampler")
 MEMORISATION_SEED_OFFSET = 7  # the memorisation check samples with seed + 7
 
-# Targets of the benchmark (README "Results"), at N = 10,000: the report marks each measurement met or short.
+# Targets of the benchmark (the headline of the README and of book/results.md), at N = 10,000: the report marks each
+# measurement met or short.
 # Ratios are to the real-vs-real value at the same N (training images against the test set).
 TARGETS = {
     "judge_accuracy_real_test": 0.93,

@@ -4,11 +4,12 @@
     python -m fmd_utils.evaluate --out results/metrics.json [--samples N] [--seed K] [--seeds J] [--checkpoints DIR]
                                  [--denoiser unet|dit] [--sweep-samples M] [--no-sweeps | --sweeps KINDS] [--no-flow]
                                  [--device D]
-                                 [--readme README.md] [--sampler NAME] [--steps S] [--guidance W]
+                                 [--readme FILE.md ...] [--sampler NAME] [--steps S] [--guidance W]
                                  [--guidance-interval LO,HI|all] [--eta E]
 
-Writes ``metrics.json`` (everything) and ``metrics.md`` (the tables the README shows) next to it; ``--readme``
-also refreshes the README's results blocks for the models' profile (and denoiser).
+Writes ``metrics.json`` (everything) and ``metrics.md`` (every table) next to it; each ``--readme FILE.md`` (the
+README: the headline; the book's results page, ``book/results.md``: every table, beside the text that reads them)
+also has its results blocks for the models' profile (and denoiser) refreshed.
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="measure the diffusion model with this denoiser (diffusion-<name>.pt; default: the "
                              "UNet's diffusion.pt)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--readme", type=Path, default=None,
-                        help="also refresh this README's results block for the models' profile (make evaluate: "
-                             "README.md)")
+    parser.add_argument("--readme", type=Path, action="append", default=[], metavar="FILE.md",
+                        help="also refresh the results blocks of this Markdown file (repeatable; make evaluate: "
+                             "README.md and book/results.md)")
     add_sampling_arguments(parser)
     return parser
 
@@ -74,11 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         check_output_file(args.out, "--out", (".json",))  # metrics.md is written beside it
         resolve_device(args.device)
         diffusion = load_model("diffusion", folder / checkpoint_file("diffusion", args.denoiser))
-        if args.readme is not None:  # the block must exist before minutes of measurements, not after
+        if args.readme:  # the blocks must exist before minutes of measurements, not after
             profile = load_model("autoencoder", folder / "autoencoder.pt").metadata.get("profile")
-            if not args.readme.is_file():
-                raise FileNotFoundError(f"--readme {args.readme}: no such file")  # a missing input: exit 1
-            readme_block(args.readme.read_text(), headline_block_name(profile, diffusion.denoiser.architecture))
+        for readme in args.readme:
+            if not readme.is_file():
+                raise FileNotFoundError(f"--readme {readme}: no such file")  # a missing input: exit 1
+            readme_block(readme.read_text(), headline_block_name(profile, diffusion.denoiser.architecture))
         settings = replace(settings, sampling=settings_from_args(args, diffusion.sampling, diffusion.num_steps))
     except ValueError as error:
         parser.error(str(error))
@@ -87,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     markdown = render_markdown(report.to_dict())
     args.out.with_suffix(".md").write_text(markdown)
     print(markdown)
-    if args.readme is not None and sync_readme(args.readme, report.to_dict()):
-        print(f"{args.readme}: results block updated")
+    for readme in args.readme:
+        if sync_readme(readme, report.to_dict()):
+            print(f"{readme}: results blocks updated")
     return 0
 
 

@@ -25,6 +25,8 @@ PAGES = {
     "notebooks/05_visualization": {"maths": True, "scrubbers": 1},  # the forward/reverse animation
     "notebooks/06_flow_matching": {"maths": True, "scrubbers": 1},  # diffusion and flow side by side
     "notebooks/07_continuous_view": {"maths": True, "scrubbers": 0},
+    "results": {"maths": False, "scrubbers": 0},  # the benchmark's tables, which must render as tables
+    "appendix_package": {"maths": False, "scrubbers": 0},
 }
 
 pytestmark = [

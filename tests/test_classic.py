@@ -1,4 +1,5 @@
-"""The seed project's four calls: the README's block run exactly as written, and both calling forms."""
+"""The seed project's four calls: the block in the book's package appendix run exactly as written, and both calling
+forms."""
 
 from __future__ import annotations
 
@@ -22,12 +23,12 @@ from fmd_utils.views.classic import (  # noqa: E402
     visualize_denoising_steps,
 )
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+SEED_CALLS = Path(__file__).resolve().parents[1] / "book" / "appendix_package.md"  # its "The seed project's calls"
 
 
 def seed_block() -> str:
-    match = re.search(r"<!-- seed-calls -->\n```python\n(.*?)```\n<!-- /seed-calls -->", README.read_text(), re.S)
-    assert match, "README.md lost its <!-- seed-calls --> block"
+    match = re.search(r"<!-- seed-calls -->\n```python\n(.*?)```\n<!-- /seed-calls -->", SEED_CALLS.read_text(), re.S)
+    assert match, "book/appendix_package.md lost its <!-- seed-calls --> block"
     return match.group(1)
 
 
@@ -35,7 +36,7 @@ def seed_block() -> str:
 def test_the_readme_block_runs_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(seed_block(), "README.md (seed calls)", "exec"), namespace)  # noqa: S102 - the README's own code
+    exec(compile(seed_block(), "book/appendix_package.md (seed calls)", "exec"), namespace)  # noqa: S102 - the page's own code
     assert namespace["samples"].shape == (5, 1, 28, 28) and namespace["grid"].shape == (50, 1, 28, 28)
     assert Image.open("dress_samples.png").size == (5 * 30 + 2, 32)  # five 28-pixel images with 2-pixel gaps
     assert Image.open("samples/samples_grid.png").format == "PNG"

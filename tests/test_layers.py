@@ -1,8 +1,8 @@
 """The package's layers import only downwards, with no cycles and no imports hidden inside functions to dodge one.
 
-Layers, bottom to top (the package docstring and README "Layout" list the same): basics → networks and maths →
-models → storage → library → views → command lines → the package's ``__init__``. A module may import its own layer
-or any below; every module must be placed here, so a new one has to choose its layer. Imports under
+Layers, bottom to top (the package docstring and the "Layout" of book/appendix_package.md list the same): basics →
+networks and maths → models → storage → library → views → command lines → the package's ``__init__``. A module may
+import its own layer or any below; every module must be placed here, so a new one has to choose its layer. Imports under
 ``if TYPE_CHECKING:`` are type hints only (they never run) and are not counted.
 """
 
@@ -46,7 +46,7 @@ def layer_of(module: str) -> int:
         if top in members:
             return i
     raise AssertionError(f"fmd_utils.{module} is in no layer: add it to LAYERS in tests/test_layers.py (and to the "
-                         "package docstring and README 'Layout')")
+                         "package docstring and the Layout of book/appendix_package.md)")
 
 
 def _is_type_checking(node: ast.If) -> bool:
@@ -140,12 +140,12 @@ def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
 
 
 def test_the_inventory_names_every_module():
-    """The package docstring and the README's layout table list every module (item 8 of issue 20): a new module
-    that is not introduced where a reader looks for it fails here."""
+    """The package docstring and the layout table of the book's package appendix list every module (item 8 of
+    issue 20): a new module that is not introduced where a reader looks for it fails here."""
     import fmd_utils
 
-    readme = (PACKAGE.parent / "README.md").read_text()
-    layout = readme[readme.index("## Layout"):readme.index("## Extending")]
+    appendix = (PACKAGE.parent / "book" / "appendix_package.md").read_text()
+    layout = appendix[appendix.index("## Layout"):appendix.index("## Extending")]
     for module in MODULES:
         if not module:
             continue
@@ -153,4 +153,4 @@ def test_the_inventory_names_every_module():
         assert f"``{top}" in fmd_utils.__doc__, f"fmd_utils.{top} is not in the package docstring"
         is_package = MODULES[module].name == "__init__.py"
         where = f"fmd_utils/{module.replace('.', '/')}" + ("/" if is_package else ".py")
-        assert (f"`{where}`" in layout if is_package else f"{leaf}.py`" in layout), f"{where} is not in README Layout"
+        assert (f"`{where}`" in layout if is_package else f"{leaf}.py`" in layout), f"{where}: not in its Layout"

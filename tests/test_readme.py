@@ -1,8 +1,10 @@
-"""The README's results tables are the benchmark's own output, never typed in (issue 19).
+"""The results tables of the README and of the book's Results page are the benchmark's own output, never typed in.
 
-``python -m fmd_utils.evaluate --readme README.md`` (``make evaluate``, ``make evaluate-fast``) writes its tables
-between ``<!-- results:NAME -->`` markers (the headline, the sweeps, the flow comparison); these tests fail when the
-README and ``results/*.json`` drift apart (a re-measurement without ``--readme``, or a hand edit of a number).
+``python -m fmd_utils.evaluate --readme FILE.md`` (``make evaluate``, ``make evaluate-fast``, ``make evaluate-dit``)
+writes its tables between ``<!-- results:NAME -->`` markers: the README holds the shipped models' headline only,
+``book/results.md`` every table beside the text that reads it. These tests fail when either and ``results/*.json``
+drift apart (a re-measurement without ``--readme``, or a hand edit of a number), and when a full report's Markdown
+(``results/*/metrics.md``) is not the JSON's.
 """
 
 from __future__ import annotations
@@ -12,27 +14,41 @@ from pathlib import Path
 
 import pytest
 
-from fmd_utils.views.report import readme_block, readme_blocks, render_headline, sync_readme
+from fmd_utils.views.report import readme_block, readme_blocks, render_headline, render_markdown, sync_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = {"full": ROOT / "results" / "metrics.json", "fast": ROOT / "results" / "fast" / "metrics.json",
            "full-dit": ROOT / "results" / "dit" / "metrics.json"}
 
 
+DOCUMENTS = {"README.md": {"full"},  # the short README: the shipped models' headline
+             "book/results.md": {"full", "full-sweeps", "full-flow", "fast", "full-dit", "full-dit-sweeps"}}
+
+
+@pytest.mark.parametrize("document", list(DOCUMENTS))
 @pytest.mark.parametrize("profile", list(REPORTS))
-def test_readme_results_blocks_are_the_reports_own(profile):
+def test_results_blocks_are_the_reports_own(profile, document):
     report = json.loads(REPORTS[profile].read_text())
     assert report["training"]["autoencoder"]["profile"] == profile.split("-")[0]
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / document).read_text()
     blocks = readme_blocks(report)
     expected = {"full": {"full", "full-sweeps", "full-flow"}, "fast": {"fast"},
                 "full-dit": {"full-dit", "full-dit-sweeps"}}[profile]
-    assert set(blocks) == expected, f"{REPORTS[profile].name} lacks a measurement the README shows"
-    for name, block in blocks.items():
+    assert set(blocks) == expected, f"{REPORTS[profile].name} lacks a measurement {document} shows"
+    shown = set(blocks) & DOCUMENTS[document]
+    for name in set(blocks) - shown:
+        assert f"<!-- results:{name} -->" not in text, f"{document} holds '{name}', which belongs to the other page"
+    for name in shown:
         start, stop = readme_block(text, name)
-        assert text[start:stop] == block, (
-            f"README.md's '{name}' results differ from {REPORTS[profile].relative_to(ROOT)}: re-run the evaluation "
-            "with --readme README.md (make evaluate / make evaluate-fast) instead of editing the numbers by hand")
+        assert text[start:stop] == blocks[name], (
+            f"{document}'s '{name}' results differ from {REPORTS[profile].relative_to(ROOT)}: re-run the evaluation "
+            f"with --readme {document} (make evaluate / evaluate-fast / evaluate-dit) instead of editing by hand")
+
+
+@pytest.mark.parametrize("profile", list(REPORTS))
+def test_each_full_report_is_its_json_rendered(profile):
+    report = json.loads(REPORTS[profile].read_text())
+    assert REPORTS[profile].with_suffix(".md").read_text() == render_markdown(report)
 
 
 @pytest.mark.parametrize("profile", list(REPORTS))
