@@ -138,6 +138,9 @@ def test_generator_panel_runs_the_python_model_in_jupyterlab(lab, browser):
         page.locator(".jp-OutputArea button:has-text('Generate')").click()
         page.wait_for_function("src => { const i = [...document.querySelectorAll('.jp-OutputArea .widget-image')]"
                                ".pop(); return i && i.src !== src; }", arg=first, timeout=60_000)
+        # the panel sets the image, then the status: two widget updates that reach the page one after the other
+        page.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea .widget-html')].pop()"
+                               "?.innerText.includes('seed=7')", timeout=10_000)
         later_status = page.locator(".jp-OutputArea .widget-html").last.inner_text()
         page.screenshot(path=str(ROOT / "book" / "_build" / "screenshots" / "jupyterlab_generator.png"))
         page.close()
