@@ -3,6 +3,7 @@
 
 SHELL := /bin/bash
 VENV  ?= .venv
+PYTHON ?= python3
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian's copy of the data; FMD_SYSTEM_DATA_DIR moves it (fmd_utils/data.py), as a test of a machine without it does
@@ -21,7 +22,9 @@ help:  ## list targets
 
 # ----------------------------------------------------------------------------------------------- set-up
 $(STAMP): requirements.txt pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	    || { echo "fmd needs Python 3.11 or newer, and '$(PYTHON)' is not one: run make PYTHON=python3.11"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing pinned dependencies into $(VENV) (first time: a few minutes)..."
 	@$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored: it is neither" || true
 	@set -o pipefail; $(PY) -m pip install --quiet -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }

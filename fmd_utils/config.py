@@ -68,9 +68,9 @@ class DiffusionTraining:
     # at N = 10,000, w = 4 for 200 <= t <= 699 was the only setting tried that kept precision at 0.95 of
     # real-vs-real with accuracy above 96 % (96.5 %); recall was 0.67-0.70 of real for every interval ending at 599
     # or 699, stronger guidance (w = 5 on [100, 699]) cost precision (0.91), and guiding up to t = 799 or on every
-    # step cost recall (README, "Results"). The sampler: Heun on the straight path, 8 steps (16 network
+    # step cost recall (book/results.md, "The sweeps"). The sampler: Heun on the straight path, 8 steps (16 network
     # evaluations), which at N = 10,000 beat DDIM-50 on FID beyond the error bars (0.795 ± 0.006 against
-    # 0.831 ± 0.005) with accuracy and precision tied, in about half the time (chapter 7; README)
+    # 0.831 ± 0.005) with accuracy and precision tied, in about half the time (chapter 7; book/results.md)
     sampling: SamplingSettings = field(
         default_factory=lambda: SamplingSettings(sampler="heun-straight", steps=8, guidance=4.0,
                                                  guidance_interval=(200, 699)))
@@ -92,9 +92,9 @@ class FlowTraining:
     # stored with the checkpoint (training never reads it): diffusion's guidance, w = 4 on timesteps 200 … 699, at
     # the same noise levels of the straight path (t = 0.252 … 0.665, flow.straight_path_coordinates), so that the
     # comparison differs only in what was learned and how it is integrated. 16 Euler steps: at N = 10,000, FID /
-    # floor 18.7 / 15.2 / 14.3 / 13.9 at 8 / 16 / 32 / 50 steps, precision 0.95 of real from 16 steps down (README,
-    # "Flow matching against diffusion"; Heun-4 has the lowest FID, 12.8, at precision 0.90). At N = 2,000, w = 4 on
-    # [0.15, 0.6] traded 1.5 points of accuracy for recall (0.78 of real against 0.74).
+    # floor 18.7 / 15.2 / 14.3 / 13.9 at 8 / 16 / 32 / 50 steps, precision 0.95 of real from 16 steps down
+    # (book/results.md, "Flow matching against diffusion"; Heun-4 has the lowest FID, 12.8, at precision 0.90). At
+    # N = 2,000, w = 4 on [0.15, 0.6] traded 1.5 points of accuracy for recall (0.78 of real against 0.74).
     sampling: FlowSettings = field(
         default_factory=lambda: FlowSettings(sampler="euler", steps=16, guidance=4.0, guidance_interval=(0.25, 0.66)))
 

@@ -179,7 +179,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 
 def _refetch() -> str:
-    return "Re-install or re-download the file (see the three options in the README's Data section)."
+    return ("Re-install or re-download the file (`python -m fmd_utils.fetch` says where the files are looked for, "
+            "and the three remedies).")
 
 
 def _check_split(images: np.ndarray, labels: np.ndarray, split: str, image_source: Path,

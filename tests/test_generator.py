@@ -2,7 +2,7 @@
 refused: the page's images equal the package's, a reader's clicks draw garments, and what the page weighs.
 
 Run by ``make test-book`` (marked ``book``). The speed measured here is written to
-``book/_build/generator-benchmark.json`` (the README's number); the test's own bound is generous.
+``book/_build/generator-benchmark.json`` (the number in book/appendix_package.md); the test's own bound is generous.
 """
 
 from __future__ import annotations

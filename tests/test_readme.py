@@ -82,3 +82,12 @@ def test_sync_replaces_only_its_block_and_names_a_missing_one(tmp_path):
     readme.write_text("no markers here\n")
     with pytest.raises(ValueError, match="no '<!-- results:full -->'"):
         sync_readme(readme, report)
+
+
+def test_the_blocks_show_the_measuring_command_without_the_documents_it_refreshed():
+    from fmd_utils.views.report import measuring_command
+
+    assert measuring_command("python -m fmd_utils.evaluate --out m.json --readme README.md --readme=book/results.md "
+                             "--seeds 3") == "python -m fmd_utils.evaluate --out m.json --seeds 3"
+    report = json.loads(REPORTS["full"].read_text())
+    assert "--readme" in report["command"] and "--readme" not in render_headline(report)

@@ -238,8 +238,8 @@ def test_every_sampler_is_registered_with_a_title_and_a_loop():
 
 
 def test_a_new_sampler_is_one_function_and_one_registry_entry(diffusion):
-    """What README "Extending" promises: register a loop under a name, and the settings, their description and
-    sample() take it, with no other file touched."""
+    """What the package appendix's "Extending" promises: register a loop under a name, and the settings, their
+    description and sample() take it, with no other file touched."""
 
     def every_other_step(diffusion, y, generator, settings, z=None, start_t=None, progress=False):
         yield from ddim_steps(diffusion, y, generator, settings.replace(sampler="ddim", steps=settings.steps // 2),
@@ -294,7 +294,7 @@ def test_dpm_solver_is_second_order_and_beats_ddim_once_the_steps_are_enough(gen
     """On the exact Gaussian model: DDIM's error halves when the steps double (first order), DPM-Solver++(2M)'s
     falls about four-fold (second order), so from some step count on it is the smaller. (Not at 12 or 24 steps here:
     on DDIM's grid, uniform in t, the cosine schedule's first steps are long in log-SNR, where extrapolating ẑ_0
-    overshoots; README "Extending" and results/metrics.md measure what that means for the trained model.)"""
+    overshoots; book/results.md and results/metrics.md measure what that means for the trained model.)"""
     schedule = NoiseSchedule("cosine", 1000)
     mean, std = torch.randn(64, generator=generator), 0.5
     diffusion = LatentDiffusion(GaussianOracle(schedule, mean, std), schedule, "eps")

@@ -9,7 +9,7 @@ with ``to_dict()``. Nothing else: the models never look inside.
 **The registry.** Each architecture module ends with one :func:`register` call naming its module class and config
 class. A checkpoint stores the name (``config["architecture"]``) and the config; :func:`build_denoiser` is the one
 builder that training and loading both use. Adding a denoiser is one module, its ``register`` line, one import line in
-:mod:`fmd_utils.denoisers`, and its tests (README, "Extending").
+:mod:`fmd_utils.denoisers`, and its tests (book/appendix_package.md, "Extending").
 """
 
 from __future__ import annotations

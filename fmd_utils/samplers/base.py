@@ -16,7 +16,7 @@ settings and the command lines use, the title figures and tables show, how many 
 the checks specific to it. :class:`~fmd_utils.settings.SamplingSettings`, the command lines and the evaluator ask the
 registry (:func:`get_sampler`, :func:`sampler_names`) for what a sampler is and does. Adding a sampler is one
 module with its update rule and loop, one :func:`register` call, one import line in
-:mod:`fmd_utils.samplers`, and its tests (README, "Extending").
+:mod:`fmd_utils.samplers`, and its tests (book/appendix_package.md, "Extending").
 """
 
 from __future__ import annotations

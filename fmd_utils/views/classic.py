@@ -12,7 +12,7 @@ The project this course started from documented::
 take a pipeline first (``visualize_denoising_steps(pipe, "Sandal")``); after the model(s) only the class (and the
 animation's image) go by position. A class is a name or an index everywhere
 (``class_idx`` or ``target_class``); a figure is written to ``save_path`` (PNG, or GIF for the animation) when given.
-README "The seed project's calls"; tests/test_classic.py runs each one.
+book/appendix_package.md, "The seed project's calls"; tests/test_classic.py runs each one.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The benchmark's report as Markdown: ``metrics.md`` and the README's result blocks, rendered from an evaluation's
-dict (``metrics.json``, :class:`fmd_utils.evaluation.EvaluationReport`).
+"""The benchmark's report as Markdown: ``metrics.md`` and the result blocks of the README and the Results page,
+rendered from an evaluation's dict (``metrics.json``, :class:`fmd_utils.evaluation.EvaluationReport`).
 
 Every table is a description, a list of :class:`Column` (a header and how to format a row's cell), rendered by one
-function, :func:`table`; the README's blocks between ``<!-- results:NAME -->`` markers are written by
+function, :func:`table`; a document's blocks between ``<!-- results:NAME -->`` markers are written by
 :func:`sync_readme` and never typed in (tests/test_readme.py checks).
 """
 
@@ -129,6 +129,21 @@ def render_markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def measuring_command(command: str) -> str:
+    """The command a report was measured with, less its ``--readme FILE`` arguments: they only choose which
+    documents get the tables, and a reader re-running the measurement should not need those documents."""
+    words, kept = command.split(), []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--readme":
+            skip = True
+        elif not word.startswith("--readme="):
+            kept.append(word)
+    return " ".join(kept)
+
+
 def render_headline(r: dict) -> str:
     """The two headline tables (measurements against targets; where quality and variety are lost): the part of
     ``metrics.md`` the README carries verbatim between ``<!-- results:NAME -->`` markers (:func:`sync_readme`)."""
@@ -179,7 +194,8 @@ def render_headline(r: dict) -> str:
     ]
     lines = [
         f"Measured {r['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, {m['torch_threads']} threads) "
-        f"with `{r['command']}`; models of the `{tr['autoencoder']['profile']}` profile{model}; N = {g['samples']} "
+        f"with `{measuring_command(r['command'])}`; models of the `{tr['autoencoder']['profile']}` profile{model}; "
+        f"N = {g['samples']} "
         f"generated samples ({label}, guidance {g['guidance']:g} on "
         f"{interval_label(g['guidance_interval'])}, seed {r['settings']['seed']})."
         + (f" ± is the standard error of the mean over {g['seeds']} sampling seeds (the floor: over as many "
@@ -205,8 +221,8 @@ def _ratio(header: str, key: str, spec: str) -> Column:
 
 
 def render_sweeps(r: dict) -> str:
-    """The guidance, guidance-interval and sampler sweeps at the sweep size, those the report ran (README "The
-    sweeps")."""
+    """The guidance, guidance-interval and sampler sweeps at the sweep size, those the report ran (book/results.md,
+    "The sweeps")."""
     g, sf = r["generated"], r["sweep_floor"]
     n = next(rows[0]["samples"] for rows in (r.get(k) for k in ("guidance_sweep", "interval_sweep", "step_sweep"))
              if rows)
@@ -235,8 +251,8 @@ def render_sweeps(r: dict) -> str:
 
 
 def render_flow_comparison(r: dict) -> str:
-    """The table at equal network evaluations: diffusion's samplers against flow matching's (chapter 6, README
-    "Flow matching against diffusion")."""
+    """The table at equal network evaluations: diffusion's samplers against flow matching's (chapter 6,
+    book/results.md, "Flow matching against diffusion")."""
     rows, floor, tr = r["flow_comparison"], r["floor"], r["training"]
     first = {row["model"]: row for row in reversed(rows)}  # each model's first row
     models = list(dict.fromkeys(row["model"] for row in rows))  # in the table's order
