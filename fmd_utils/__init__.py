@@ -4,7 +4,8 @@ One idea per module, in layers that import only downwards (tests/test_layers.py 
 
 * **basics** — ``version``, ``checks`` (argument rules), ``classes`` (names and labels), ``device``, ``progress``,
   ``batching``, ``writable``, ``claims`` and ``uncertainty`` (numbers the prose states), ``download`` (the official
-  files, checked), ``data`` (the data set), ``shipped`` (where the shipped models, reports and chapters are).
+  files, checked), ``data`` (the data set), ``shipped`` (where the shipped models, reports and chapters are),
+  ``distributed`` (ranks under torchrun, and each one's part of a global batch).
 * **networks and maths** — ``blocks`` + ``autoencoder`` (image ↔ 64-d latent), ``classifier`` + ``metrics`` (the
   judge), ``schedule`` (forward process), ``embeddings``, ``denoisers`` (the registry: ``unet``, ``dit``),
   ``normalizer``, ``samplers`` (the registry: ``ddim``, ``ddim-trailing``, ``ddpm``, ``dpm++2m``,

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .denoisers import Denoiser, build_denoiser
+from .distributed import part
 from .normalizer import LatentNormalizer
 from .schedule import NoiseSchedule
 from .settings import SamplingSettings
@@ -104,15 +105,18 @@ class LatentDiffusion(LatentModel):
 
     # ------------------------------------------------------------------------------------------- training
     def loss(
-        self, z0: torch.Tensor, y: torch.Tensor, generator: torch.Generator, p_uncond: float = 0.0
+        self, z0: torch.Tensor, y: torch.Tensor, generator: torch.Generator, p_uncond: float = 0.0,
+        shard: tuple[int, int] = (0, 1),
     ) -> torch.Tensor:
         """Mean squared error of the prediction on a batch of raw latents ``z0`` with labels ``y``, at random t, ε
-        and label dropout, all drawn from ``generator`` (which must live on z0's device)."""
-        n = z0.shape[0]
+        and label dropout, all drawn from ``generator`` (which must live on z0's device). Under DDP the batch is part
+        ``shard = (i, n)`` of a global batch: the randomness is drawn for the whole of it and part i kept, so the
+        ranks together draw what one process would (:mod:`fmd_utils.distributed`)."""
+        n = z0.shape[0] * shard[1]  # the global batch: this batch is part shard[0] of shard[1] (DDP)
         t = torch.randint(0, self.num_steps, (n,), generator=generator, device=z0.device)  # t ~ U{0..T-1}
-        noise = torch.randn(z0.shape, generator=generator, device=z0.device)  # ε ~ N(0, I)
+        noise = torch.randn((n, *z0.shape[1:]), generator=generator, device=z0.device)  # ε ~ N(0, I)
         drop = torch.rand(n, generator=generator, device=z0.device) < p_uncond  # y' = ∅ with prob. p_uncond
-        return self.loss_at(z0, y, t, noise, drop)
+        return self.loss_at(z0, y, *(part(v, shard) for v in (t, noise, drop)))
 
     def loss_at(
         self, z0: torch.Tensor, y: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,

@@ -4,15 +4,21 @@
                               [--denoiser unet|dit] [--device cpu|cuda|mps|auto] [--out DIR] [--resume]
                               [--epochs N] [--stop-after N]
 
+    torchrun --standalone --nproc_per_node=N -m fmd_utils.train STAGE ...      # the same run on N processes (DDP)
+
 Each stage writes ``DIR/<kind>.pt`` and, after every epoch, a resumable ``DIR/<kind>.state.pt``; ``--resume``
-continues an interrupted stage. ``--denoiser dit`` trains the diffusion and flow stages with another registered
-denoiser, written beside the UNet's as ``DIR/diffusion-dit.pt``. ``DIR`` defaults to the shipped ``checkpoints/``
+continues an interrupted stage. Under torchrun each of the N processes takes an equal part of every global batch
+(the profile's batch, which N must divide) and rank 0 alone writes (:mod:`fmd_utils.distributed`); on CUDA rank r
+uses ``cuda:<LOCAL_RANK>``, on CPU one thread each unless ``OMP_NUM_THREADS`` says otherwise. ``--denoiser dit``
+trains the diffusion and flow stages with another registered denoiser, written beside the UNet's as
+``DIR/diffusion-dit.pt``. ``DIR`` defaults to the shipped ``checkpoints/``
 for the full profile and to ``build/<profile>`` otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -26,6 +32,7 @@ from .cli import run
 from .config import PROFILES, get_profile
 from .denoisers import architecture_names
 from .device import resolve_device
+from .distributed import Rank, launched, per_rank_batch, start, stop
 from .training import STAGES, TRAINERS, state_file
 from .writable import check_writable_dir
 
@@ -70,6 +77,11 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error(f"--out {args.out} is the shipped checkpoint folder, and a '{args.profile}' run would replace "
                      f"the shipped models; choose another --out (default: build/{args.profile}), or pass "
                      "--overwrite-shipped if you mean it")
+    if launched() and args.device in ("cuda", "auto") and "LOCAL_RANK" in os.environ:
+        import torch
+
+        if args.device == "cuda" or torch.cuda.is_available():
+            args.device = f"cuda:{os.environ['LOCAL_RANK']}"  # one GPU per process
     try:
         resolve_device(args.device)
         check_writable_dir(args.out, "--out")
@@ -92,22 +104,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs is not None:
         for stage in stages:
             profile = replace(profile, **{stage: replace(getattr(profile, stage), epochs=args.epochs)})
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    for stage in stages:  # before any process group or epoch: N must share every stage's batch equally
+        try:
+            per_rank_batch(getattr(profile, stage).batch_size, Rank(0, world))
+        except ValueError as error:
+            parser.error(f"{stage}: {error}")
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
-    timings = {}
-    for stage in stages:
-        start = time.perf_counter()
-        path = TRAINERS[stage](profile, args.out, args.seed, args.device, args.resume, args.stop_after)
-        timings[stage] = time.perf_counter() - start
-        if path is None:
-            architecture = args.denoiser if stage in ("diffusion", "flow") else None
-            print(f"{stage}: stopped early; state kept in {args.out / state_file(stage, architecture)}")
-            return 0
-        print(f"{stage}: wrote {path} in {timings[stage]:.0f} s")
-    if len(stages) > 1:
-        print("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
-              + f"; total {sum(timings.values()):.0f} s")
-    return 0
+    rank = start(resolve_device(args.device))
+    say = print if rank.main else (lambda *_: None)
+    try:
+        timings = {}
+        for stage in stages:
+            began = time.perf_counter()
+            path = TRAINERS[stage](profile, args.out, args.seed, args.device, args.resume, args.stop_after)
+            timings[stage] = time.perf_counter() - began
+            if path is None:
+                architecture = args.denoiser if stage in ("diffusion", "flow") else None
+                say(f"{stage}: stopped early; state kept in {args.out / state_file(stage, architecture)}")
+                return 0
+            say(f"{stage}: wrote {path} in {timings[stage]:.0f} s"
+                + (f" ({rank.world} processes)" if rank.distributed else ""))
+        if len(stages) > 1:
+            say("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+                + f"; total {sum(timings.values()):.0f} s")
+        return 0
+    finally:
+        stop()
 
 
 if __name__ == "__main__":

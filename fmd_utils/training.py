@@ -7,6 +7,14 @@ autoencoder's fingerprint) so ``--resume`` continues where an interrupted run st
 an uninterrupted run, and refuses a state from a different run. The diffusion and flow stages need
 ``DIR/autoencoder.pt``.
 ``DIR`` defaults to the shipped ``checkpoints/`` for the full profile and to ``build/<profile>`` otherwise.
+
+Under ``torchrun`` (several processes, :mod:`fmd_utils.distributed`) the same loop trains one model with PyTorch's
+``DistributedDataParallel``: each rank takes its equal part of every global batch and of its random draws, DDP
+averages the gradients, and rank 0 alone validates, logs and writes the checkpoints and the resumable state (every
+rank resumes from that one state). With the same seed and global batch this gives one process's weights, to float
+rounding (``tests/test_distributed.py``). The data order is not torch's ``DistributedSampler``'s (a permutation
+seeded by epoch, different from one process's): it is the single process's own order, from the run's explicit
+shuffle generator, cut into parts, so a one-process run stays exactly what it was and the two can be compared.
 """
 
 from __future__ import annotations
@@ -20,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler, TensorDataset
 from tqdm.auto import tqdm
 
 from .autoencoder import Autoencoder
@@ -41,6 +50,7 @@ from .data import dataset_fingerprint, load_fashion_mnist, to_float
 from .denoisers import build_denoiser
 from .device import resolve_device
 from .diffusion import LatentDiffusion
+from .distributed import Rank, barrier, current, mean_over_ranks, part, per_rank_batch
 from .flow import LatentFlow
 from .metrics import accuracy, psnr
 from .normalizer import LatentNormalizer
@@ -68,10 +78,27 @@ def training_split(profile: Profile) -> tuple[torch.Tensor, torch.Tensor, torch.
     return x[:-n_val], labels[:-n_val], x[-n_val:], labels[-n_val:], dataset_fingerprint(data)
 
 
-def batches(tensors: tuple[torch.Tensor, ...], batch_size: int, generator: torch.Generator) -> DataLoader:
-    """Shuffled mini-batches drawn with ``generator``; whole batches are sliced at once (no per-item collation)."""
+class BatchParts(Sampler):
+    """Each batch of ``batches`` (a list of indices), cut to part ``shard = (i, n)``: rank i of n takes its equal
+    part of every global batch; (0, 1) yields the batches whole."""
+
+    def __init__(self, batches: BatchSampler, shard: tuple[int, int] = (0, 1)):
+        self.batches, self.shard = batches, shard
+
+    def __iter__(self):
+        for batch in self.batches:
+            yield part(batch, self.shard)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def batches(tensors: tuple[torch.Tensor, ...], batch_size: int, generator: torch.Generator,
+            shard: tuple[int, int] = (0, 1)) -> DataLoader:
+    """Shuffled mini-batches of ``batch_size`` (the global batch) drawn with ``generator``, each cut to this rank's
+    part ``shard``; whole batches are sliced at once (no per-item collation)."""
     dataset = TensorDataset(*tensors)
-    sampler = BatchSampler(RandomSampler(dataset, generator=generator), batch_size, drop_last=True)
+    sampler = BatchParts(BatchSampler(RandomSampler(dataset, generator=generator), batch_size, drop_last=True), shard)
     return DataLoader(dataset, sampler=sampler, batch_size=None)
 
 
@@ -124,7 +151,10 @@ def fit(
     and saving a resumable state after each epoch. Returns the history ``{"epochs": [...], "done": bool}``.
 
     ``depends_on`` (profile, seed, the autoencoder's fingerprint, ...) is stored in the state; ``resume`` refuses a
-    state whose record differs, since continuing it would silently mix two runs."""
+    state whose record differs, since continuing it would silently mix two runs. Under torchrun the step runs
+    through ``DistributedDataParallel`` (its gradients averaged over the ranks) and only rank 0 validates, logs and
+    saves; the others wait for its state to be on disk after every epoch."""
+    rank = current()
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=epochs * steps_per_epoch,
         pct_start=ONE_CYCLE_WARMUP,
@@ -132,33 +162,65 @@ def fit(
     depends_on = {"stage": name, "planned_epochs": epochs, **(depends_on or {})}
     parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, **({"ema": ema} if ema else {})}
     history: dict = {"epochs": [], "done": False, "train_seconds": 0.0, "planned_epochs": epochs}
+    say = tqdm.write if rank.main else (lambda _: None)
     if resume and state_path.is_file():
         history = load_training_state(state_path, depends_on, parts, generators)
-        tqdm.write(f"[{name}] resuming after epoch {len(history['epochs'])}/{epochs} from {state_path}")
+        say(f"[{name}] resuming after epoch {len(history['epochs'])}/{epochs} from {state_path}")
+    step = _distributed_step(model, train_step, rank) if rank.distributed else train_step
     for epochs_this_run, epoch in enumerate(range(len(history["epochs"]) + 1, epochs + 1)):
         if stop_after is not None and epochs_this_run >= stop_after:
-            tqdm.write(f"[{name}] stopping after {stop_after} epoch(s) as asked; continue with --resume")
+            say(f"[{name}] stopping after {stop_after} epoch(s) as asked; continue with --resume")
             return history
-        seconds, train_loss = train_epoch(f"{name} {epoch}/{epochs}", model, optimizer, scheduler, train_step,
-                                          make_batches(), steps_per_epoch, ema)
+        seconds, train_loss = train_epoch(f"{name} {epoch}/{epochs}", model, optimizer, scheduler, step,
+                                          make_batches(), steps_per_epoch, ema, show=rank.main)
         history["train_seconds"] += seconds
         model.eval()
-        record = {"epoch": epoch, "train_loss": train_loss, **validate()}
+        record = {"epoch": epoch, "train_loss": mean_over_ranks(train_loss, rank), **(validate() if rank.main else {})}
         history["epochs"].append(record)
         shown = ", ".join(f"{k} {v:.5g}" for k, v in record.items() if k != "epoch")
-        tqdm.write(f"[{name}] epoch {epoch}/{epochs}: {shown} ({history['train_seconds']:.0f} s so far)")
-        save_training_state(state_path, depends_on, parts, generators, history)
+        say(f"[{name}] epoch {epoch}/{epochs}: {shown} ({history['train_seconds']:.0f} s so far)")
+        if rank.main:
+            save_training_state(state_path, depends_on, parts, generators, history)
+        barrier()
     history["done"] = True
     return history
 
 
+class _Step(nn.Module):
+    """A training step as a module, so that DistributedDataParallel can wrap it: ``forward(batch)`` is the loss,
+    computed by ``model``'s parameters (``model`` is a submodule, hence the parameters DDP synchronises)."""
+
+    def __init__(self, model: nn.Module, train_step: Callable[[tuple[torch.Tensor, ...]], torch.Tensor]):
+        super().__init__()
+        self.model, self.train_step = model, train_step
+
+    def forward(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return self.train_step(batch)
+
+
+def _distributed_step(model: nn.Module, train_step, rank: Rank) -> DistributedDataParallel:
+    """``train_step`` under DDP: the backward pass averages the gradients over the ranks."""
+    device = next(model.parameters()).device
+    return DistributedDataParallel(_Step(model, train_step), device_ids=[device] if device.type == "cuda" else None)
+
+
+def sync_batchnorm(model: nn.Module, rank: Rank) -> nn.Module:
+    """BatchNorm over the global batch under DDP on CUDA (SyncBatchNorm); unchanged in one process, and on CPU,
+    where PyTorch has no SyncBatchNorm and each rank keeps its own part's statistics."""
+    device = next(model.parameters()).device
+    if rank.distributed and device.type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model
+
+
 def train_epoch(desc: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, train_step,
-                batches_: DataLoader, steps: int, ema: AveragedModel | None = None) -> tuple[float, float]:
+                batches_: DataLoader, steps: int, ema: AveragedModel | None = None,
+                show: bool = True) -> tuple[float, float]:
     """One pass over ``batches_``: loss, backward, optimizer and learning-rate step, EMA update.
     Returns (seconds, mean training loss)."""
     model.train()
     start, total, count = time.perf_counter(), 0.0, 0
-    bar = progress(batches_, total=steps, desc=desc, leave=False)
+    bar = progress(batches_, show, total=steps, desc=desc, leave=False)
     for batch in bar:
         loss = train_step(batch)
         optimizer.zero_grad(set_to_none=True)
@@ -235,9 +297,10 @@ def train_autoencoder(
     cfg, device, out = profile.autoencoder, resolve_device(device), check_writable_dir(out, "out")
     seed = check_seed(seed)
     x_train, _, x_val, _, checksum = training_split(profile)
+    rank = _check_batch(cfg.batch_size)
     torch.manual_seed(seed + SEEDS.autoencoder_init)  # parameter initialisation; batches use explicit generators
     # channels_last: ~20 % faster convolutions on CPU (oneDNN's preferred layout)
-    model = Autoencoder(cfg.model).to(device, memory_format=torch.channels_last)
+    model = sync_batchnorm(Autoencoder(cfg.model).to(device, memory_format=torch.channels_last), rank)
     optimizer = _optimizer(model, cfg.lr, cfg.weight_decay)
     shuffle = torch.Generator().manual_seed(seed + SEEDS.shuffle)
 
@@ -252,14 +315,14 @@ def train_autoencoder(
 
     history = fit(
         "autoencoder", model, optimizer, cfg.epochs, len(x_train) // cfg.batch_size, step,
-        lambda: batches((x_train,), cfg.batch_size, shuffle), validate, out / "autoencoder.state.pt",
+        lambda: batches((x_train,), cfg.batch_size, shuffle, rank.shard), validate, out / "autoencoder.state.pt",
         {"shuffle": shuffle}, resume, stop_after, depends_on={"profile": profile.name, "seed": seed},
     )
     if not history["done"]:
         return None
     meta = _metadata(profile, seed, device, checksum, {"history": history,
                      "parameters": sum(p.numel() for p in model.parameters())})
-    return save_checkpoint(out / "autoencoder.pt", "autoencoder", cfg.model.to_dict(), model.state_dict(), meta)
+    return _save_on_main(out / "autoencoder.pt", "autoencoder", cfg.model.to_dict(), model.state_dict(), meta)
 
 
 def train_classifier(
@@ -271,15 +334,16 @@ def train_classifier(
     cfg, device, out = profile.classifier, resolve_device(device), check_writable_dir(out, "out")
     seed = check_seed(seed)
     x_train, y_train, x_val, y_val, checksum = training_split(profile)
+    rank = _check_batch(cfg.batch_size)
     torch.manual_seed(seed + SEEDS.classifier_init)
-    model = FashionClassifier(cfg.model).to(device, memory_format=torch.channels_last)
+    model = sync_batchnorm(FashionClassifier(cfg.model).to(device, memory_format=torch.channels_last), rank)
     optimizer = _optimizer(model, cfg.lr, cfg.weight_decay)
     shuffle = torch.Generator().manual_seed(seed + SEEDS.shuffle)
     augment = torch.Generator().manual_seed(seed + SEEDS.classifier_augment)
 
     def step(batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         x, y = batch
-        flip = torch.rand(len(x), generator=augment) < cfg.flip_probability
+        flip = part(torch.rand(len(x) * rank.world, generator=augment), rank.shard) < cfg.flip_probability
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         x = x.to(device).contiguous(memory_format=torch.channels_last)
         return nn.functional.cross_entropy(model(x), y.to(device), label_smoothing=cfg.label_smoothing)
@@ -291,7 +355,8 @@ def train_classifier(
 
     history = fit(
         "classifier", model, optimizer, cfg.epochs, len(x_train) // cfg.batch_size, step,
-        lambda: batches((x_train, y_train), cfg.batch_size, shuffle), validate, out / "classifier.state.pt",
+        lambda: batches((x_train, y_train), cfg.batch_size, shuffle, rank.shard), validate,
+        out / "classifier.state.pt",
         {"shuffle": shuffle, "augment": augment}, resume, stop_after,
         depends_on={"profile": profile.name, "seed": seed},
     )
@@ -299,7 +364,7 @@ def train_classifier(
         return None
     meta = _metadata(profile, seed, device, checksum, {"history": history,
                      "parameters": sum(p.numel() for p in model.parameters())})
-    return save_checkpoint(out / "classifier.pt", "classifier", cfg.model.to_dict(), model.state_dict(), meta)
+    return _save_on_main(out / "classifier.pt", "classifier", cfg.model.to_dict(), model.state_dict(), meta)
 
 
 def encode_all(autoencoder: Autoencoder, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
@@ -357,6 +422,7 @@ def _train_on_latents(
     uses), and write ``out/<name>.pt`` (:func:`~fmd_utils.checkpoint.checkpoint_file`) with the autoencoder's
     fingerprint."""
     device, out, seed = resolve_device(device), check_writable_dir(out, "out"), check_seed(seed)
+    rank = _check_batch(cfg.batch_size)
     x_train, y_train, x_val, y_val, checksum = training_split(profile)
     autoencoder = load_model("autoencoder", out / "autoencoder.pt", device=device)
     autoencoder_sha256 = state_fingerprint(autoencoder.state_dict())
@@ -370,7 +436,7 @@ def _train_on_latents(
 
     def step(batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         z, y = batch
-        return model.loss(z.to(device), y.to(device), noise, cfg.p_uncond)
+        return model.loss(z.to(device), y.to(device), noise, cfg.p_uncond, rank.shard)
 
     @torch.no_grad()
     def validate() -> dict[str, float]:
@@ -380,7 +446,8 @@ def _train_on_latents(
 
     history = fit(
         name, model, optimizer, cfg.epochs, len(z_train) // cfg.batch_size, step,
-        lambda: batches((z_train, y_train), cfg.batch_size, shuffle), validate, out / state_file(name, cfg.denoiser),
+        lambda: batches((z_train, y_train), cfg.batch_size, shuffle, rank.shard), validate,
+        out / state_file(name, cfg.denoiser),
         {"shuffle": shuffle, "noise": noise}, resume, stop_after, ema=ema,
         depends_on={"profile": profile.name, "seed": seed, "autoencoder_sha256": autoencoder_sha256,
                     "denoiser": cfg.denoiser},
@@ -393,7 +460,24 @@ def _train_on_latents(
         "autoencoder_created": autoencoder.metadata.get("created"),
         "autoencoder_sha256": autoencoder_sha256,
     })
-    return save_checkpoint(out / checkpoint_file(name, cfg.denoiser), name, config, ema.module.state_dict(), meta)
+    return _save_on_main(out / checkpoint_file(name, cfg.denoiser), name, config, ema.module.state_dict(), meta)
+
+
+def _check_batch(global_batch: int) -> Rank:
+    """This process's rank, after checking that the ranks can share ``global_batch`` equally."""
+    rank = current()
+    per_rank_batch(global_batch, rank)
+    return rank
+
+
+def _save_on_main(path: Path, kind: str, config: dict, state_dict: dict, metadata: dict) -> Path:
+    """Rank 0 writes the checkpoint; every rank returns its path once it is on disk."""
+    rank = current()
+    if rank.main:
+        save_checkpoint(path, kind, config, state_dict,
+                        {**metadata, **({"processes": rank.world} if rank.distributed else {})})
+    barrier()
+    return Path(path)
 
 
 def state_file(stage: str, architecture: str | None = None) -> str:

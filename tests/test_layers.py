@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fmd_utils"
 
 LAYERS: list[tuple[str, set[str]]] = [
     ("basics", {"version", "checks", "classes", "device", "progress", "batching", "writable", "claims",
-                "uncertainty", "download", "data", "shipped"}),
+                "uncertainty", "download", "data", "shipped", "distributed"}),
     ("networks and maths", {"blocks", "autoencoder", "classifier", "metrics", "schedule", "embeddings", "normalizer",
                             "sde", "gaussian", "denoisers", "samplers"}),
     ("models", {"settings", "diffusion", "flow"}),
