@@ -14,10 +14,11 @@ The contract that makes N ranks train *the same model* as one process with the s
   which keeps its part (:func:`part`): every rank's generators advance exactly as the single process's do;
 * DDP averages the ranks' gradients, and the mean of N equal parts' mean losses is the global batch's mean loss.
 
-Only float rounding then differs (the gradient is summed in another order). BatchNorm is the exception: on CUDA it
-becomes SyncBatchNorm (statistics over the global batch); on CPU PyTorch has no SyncBatchNorm, so each rank
-normalises with its own part's statistics (the autoencoder and the judge then train slightly differently from one
-process; the diffusion and flow models have no BatchNorm).
+Only float rounding then differs (the gradient is summed in another order). Two exceptions, both outside the
+diffusion and flow models (which have neither): BatchNorm becomes SyncBatchNorm on CUDA (statistics over the global
+batch), but PyTorch has no SyncBatchNorm on CPU, so there each rank normalises with its own part's statistics (the
+autoencoder and the judge); and the judge's dropout draws from each rank's global RNG, reseeded per rank so the
+ranks' masks are independent, but not the masks one process would draw.
 """
 
 from __future__ import annotations
@@ -78,18 +79,23 @@ def start(device: torch.device) -> Rank:
     if missing:
         raise RuntimeError(f"WORLD_SIZE > 1 but {', '.join(missing)} not set: start several processes with "
                            "torchrun --nproc_per_node=N -m fmd_utils.train ...")
-    _die_with_launcher()
+    die_with_launcher()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # this rank's GPU, for NCCL's barriers as for its tensors
+            dist.init_process_group("nccl", device_id=device)
+        else:
+            dist.init_process_group("gloo")
     if device.type == "cpu":
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     return current()
 
 
-def _die_with_launcher() -> None:
+def die_with_launcher() -> None:
     """Have the kernel kill this rank when its launcher dies (Linux): torchrun does not, and a rank that outlived a
-    killed launcher would go on training and writing next to the ``--resume`` run that replaces it."""
-    if not sys.platform.startswith("linux"):
+    killed launcher would go on training and writing next to the ``--resume`` run that replaces it. Called as early
+    as possible (``fmd_utils.train`` does, before parsing its arguments), and again harmlessly by :func:`start`."""
+    if not (launched() and sys.platform.startswith("linux")):
         return
     launcher = os.getppid()
     pr_set_pdeathsig = 1
@@ -98,10 +104,13 @@ def _die_with_launcher() -> None:
         os._exit(1)
 
 
-def stop() -> None:
-    """Leave the process group (all ranks together), if one is running."""
+def stop(clean: bool = True) -> None:
+    """Leave the process group, if one is running: after a barrier when this rank finished its work (``clean``), at
+    once when it failed. A failed rank must not wait in a barrier the others never reach (they wait in another
+    collective): it exits, and torchrun then stops the others."""
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        if clean:
+            dist.barrier()
         dist.destroy_process_group()
 
 
@@ -130,6 +139,17 @@ def part(values, shard: tuple[int, int] = (0, 1)):
         raise ValueError(f"{len(values)} items cannot be cut into {count} equal parts")
     size = len(values) // count
     return values[index * size:(index + 1) * size]
+
+
+def same_on_every_rank(value: int, rank: Rank) -> bool:
+    """Whether every rank holds the same integer (e.g. the epochs its resumable state has done)."""
+    if not rank.distributed:
+        return True
+    device = torch.device("cuda", rank.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
+    low, high = (torch.tensor([value], dtype=torch.int64, device=device) for _ in range(2))
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    return low.item() == high.item()
 
 
 def mean_over_ranks(value: float, rank: Rank) -> float:

@@ -32,7 +32,7 @@ from .cli import run
 from .config import PROFILES, get_profile
 from .denoisers import architecture_names
 from .device import resolve_device
-from .distributed import Rank, launched, per_rank_batch, start, stop
+from .distributed import Rank, die_with_launcher, launched, per_rank_batch, start, stop
 from .training import STAGES, TRAINERS, state_file
 from .writable import check_writable_dir
 
@@ -77,6 +77,9 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error(f"--out {args.out} is the shipped checkpoint folder, and a '{args.profile}' run would replace "
                      f"the shipped models; choose another --out (default: build/{args.profile}), or pass "
                      "--overwrite-shipped if you mean it")
+    if launched() and args.device.startswith("cuda:"):
+        parser.error(f"--device {args.device} under torchrun would put every process on one GPU: pass --device cuda "
+                     "(process r then uses cuda:<LOCAL_RANK>)")
     if launched() and args.device in ("cuda", "auto") and "LOCAL_RANK" in os.environ:
         import torch
 
@@ -94,6 +97,7 @@ def _terminate(signum, frame) -> None:  # noqa: ARG001 - signal handler signatur
 
 
 def main(argv: list[str] | None = None) -> int:
+    die_with_launcher()  # first: under torchrun, a rank never outlives its launcher
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_args(parser, args)
@@ -114,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
     rank = start(resolve_device(args.device))
     say = print if rank.main else (lambda *_: None)
+    clean = False
     try:
         timings = {}
         for stage in stages:
@@ -123,15 +128,17 @@ def main(argv: list[str] | None = None) -> int:
             if path is None:
                 architecture = args.denoiser if stage in ("diffusion", "flow") else None
                 say(f"{stage}: stopped early; state kept in {args.out / state_file(stage, architecture)}")
+                clean = True
                 return 0
             say(f"{stage}: wrote {path} in {timings[stage]:.0f} s"
                 + (f" ({rank.world} processes)" if rank.distributed else ""))
         if len(stages) > 1:
             say("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
                 + f"; total {sum(timings.values()):.0f} s")
+        clean = True
         return 0
     finally:
-        stop()
+        stop(clean)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ from .data import dataset_fingerprint, load_fashion_mnist, to_float
 from .denoisers import build_denoiser
 from .device import resolve_device
 from .diffusion import LatentDiffusion
-from .distributed import Rank, barrier, current, mean_over_ranks, part, per_rank_batch
+from .distributed import Rank, barrier, current, mean_over_ranks, part, per_rank_batch, same_on_every_rank
 from .flow import LatentFlow
 from .metrics import accuracy, psnr
 from .normalizer import LatentNormalizer
@@ -166,6 +166,9 @@ def fit(
     if resume and state_path.is_file():
         history = load_training_state(state_path, depends_on, parts, generators)
         say(f"[{name}] resuming after epoch {len(history['epochs'])}/{epochs} from {state_path}")
+    if not same_on_every_rank(len(history["epochs"]), rank):  # else they would run different numbers of steps
+        raise CheckpointError(f"the {rank.world} processes found different resumable states in {state_path.parent}: "
+                              "--out must be one folder that every process sees (a shared file system)")
     step = _distributed_step(model, train_step, rank) if rank.distributed else train_step
     for epochs_this_run, epoch in enumerate(range(len(history["epochs"]) + 1, epochs + 1)):
         if stop_after is not None and epochs_this_run >= stop_after:
@@ -199,9 +202,13 @@ class _Step(nn.Module):
 
 
 def _distributed_step(model: nn.Module, train_step, rank: Rank) -> DistributedDataParallel:
-    """``train_step`` under DDP: the backward pass averages the gradients over the ranks."""
+    """``train_step`` under DDP: the backward pass averages the gradients over the ranks. Buffers are broadcast from
+    rank 0 before each step only where they change in training (BatchNorm's running statistics); the latent models'
+    buffers (schedule, normaliser) are constants."""
     device = next(model.parameters()).device
-    return DistributedDataParallel(_Step(model, train_step), device_ids=[device] if device.type == "cuda" else None)
+    batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    return DistributedDataParallel(_Step(model, train_step), device_ids=[device] if device.type == "cuda" else None,
+                                   broadcast_buffers=batchnorm)
 
 
 def sync_batchnorm(model: nn.Module, rank: Rank) -> nn.Module:
@@ -337,6 +344,8 @@ def train_classifier(
     rank = _check_batch(cfg.batch_size)
     torch.manual_seed(seed + SEEDS.classifier_init)
     model = sync_batchnorm(FashionClassifier(cfg.model).to(device, memory_format=torch.channels_last), rank)
+    if rank.distributed:  # dropout draws from the global RNG: independent masks on each rank (DDP syncs the weights)
+        torch.manual_seed(seed + SEEDS.classifier_init + 1 + rank.rank)
     optimizer = _optimizer(model, cfg.lr, cfg.weight_decay)
     shuffle = torch.Generator().manual_seed(seed + SEEDS.shuffle)
     augment = torch.Generator().manual_seed(seed + SEEDS.classifier_augment)

@@ -176,9 +176,14 @@ def test_kill_9_then_resume_gives_the_uninterrupted_two_rank_weights(autoencoder
         assert torch.equal(a[key], b[key]), key
 
 
-def test_a_world_size_that_does_not_divide_the_batch_is_refused_before_any_process_group(tmp_path):
+def test_a_world_size_that_does_not_divide_the_batch_or_one_gpu_for_all_is_refused_before_any_process_group(
+        tmp_path):
     env = {**os.environ, "WORLD_SIZE": "3", "RANK": "0", "LOCAL_RANK": "0"}
     run = subprocess.run([sys.executable, "-m", "fmd_utils.train", *STAGE, "--out", str(tmp_path)], env=env,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "cannot be shared equally by 3 processes" in run.stderr
     assert "Traceback" not in run.stderr
+    env["WORLD_SIZE"] = "2"
+    gpu = subprocess.run([sys.executable, "-m", "fmd_utils.train", *STAGE, "--out", str(tmp_path), "--device",
+                          "cuda:0"], env=env, capture_output=True, text=True, timeout=120)
+    assert gpu.returncode == 2 and "would put every process on one GPU" in gpu.stderr
