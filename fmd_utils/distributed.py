@@ -141,12 +141,16 @@ def part(values, shard: tuple[int, int] = (0, 1)):
     return values[index * size:(index + 1) * size]
 
 
+def _collective_device(rank: Rank) -> torch.device:
+    """Where a tensor for a collective must live: this rank's GPU under NCCL, the CPU under gloo."""
+    return torch.device("cuda", rank.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
 def same_on_every_rank(value: int, rank: Rank) -> bool:
     """Whether every rank holds the same integer (e.g. the epochs its resumable state has done)."""
     if not rank.distributed:
         return True
-    device = torch.device("cuda", rank.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
-    low, high = (torch.tensor([value], dtype=torch.int64, device=device) for _ in range(2))
+    low, high = (torch.tensor([value], dtype=torch.int64, device=_collective_device(rank)) for _ in range(2))
     dist.all_reduce(low, op=dist.ReduceOp.MIN)
     dist.all_reduce(high, op=dist.ReduceOp.MAX)
     return low.item() == high.item()
@@ -156,7 +160,6 @@ def mean_over_ranks(value: float, rank: Rank) -> float:
     """The mean of a number over the ranks (each rank's mean training loss → the global one)."""
     if not rank.distributed:
         return value
-    device = torch.device("cuda", rank.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
-    total = torch.tensor([value], dtype=torch.float64, device=device)
+    total = torch.tensor([value], dtype=torch.float64, device=_collective_device(rank))
     dist.all_reduce(total)
     return total.item() / rank.world

@@ -4,10 +4,6 @@ internet."""
 
 from __future__ import annotations
 
-import gzip
-import http.server
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -16,76 +12,9 @@ import pytest
 from fmd_utils import data as data_module
 from fmd_utils.download import FILES, DownloadError, base_url, download_fashion_mnist, is_intact
 
-from .conftest import requires_data
+from .conftest import closed_port_url, requires_data
 
 TRAIN_IMAGES, TEST_LABELS = "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
-
-
-def closed_port_url() -> str:
-    """A URL on 127.0.0.1 where nothing listens (a port bound, then released): connections are refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
-
-
-class Server(http.server.ThreadingHTTPServer):
-    """Serves ``root``'s files under ``/good/``; ``/truncated/``: each file's first half; ``/wrong/``: a gzip file of
-    other content; ``/garbage/``: bytes that are not gzip; ``/stall/``: the headers and 1 kB, then silence; anything
-    else 404. Counts the requests."""
-
-    daemon_threads = True
-
-    def __init__(self, root: Path):
-        self.root, self.requests, self.stop_stalling = root, [], threading.Event()
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/"
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # quiet
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
-        server: Server = self.server
-        server.requests.append(self.path)
-        mode, _, name = self.path.strip("/").partition("/")
-        path = server.root / name
-        if mode not in ("good", "truncated", "wrong", "garbage", "stall") or name not in FILES or not path.is_file():
-            self.send_error(404, "Not Found")
-            return
-        body = path.read_bytes()
-        if mode == "truncated":
-            body = body[: len(body) // 2]
-        elif mode == "wrong":
-            body = gzip.compress(b"not Fashion-MNIST" * 1000)
-        elif mode == "garbage":
-            body = bytes(reversed(body))
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if mode == "stall":
-            self.wfile.write(body[:1024])
-            self.wfile.flush()
-            server.stop_stalling.wait(10)
-            return
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def server():
-    if not all((data_module.DEBIAN_DATA_DIR / name).is_file() for name in FILES):
-        pytest.skip("needs the official .gz files in /usr/share/datasets/fashion-mnist (make data)")
-    httpd = Server(data_module.DEBIAN_DATA_DIR)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.stop_stalling.set()
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def leftovers(folder: Path) -> list[str]:

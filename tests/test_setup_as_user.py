@@ -13,18 +13,14 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
 
-from fmd_utils import data as data_module
 from fmd_utils.download import FILES
 
-from .conftest import copy_clone
-from .test_download import Server, closed_port_url
+from .conftest import closed_port_url, copy_clone, pinned_site_packages
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.name != "posix" or not shutil.which("make"),
                                                    reason="needs a POSIX system with make")]
@@ -78,21 +74,10 @@ def project():
         shutil.rmtree(work, ignore_errors=True)
 
 
-@pytest.fixture
-def server():
-    if not all((data_module.DEBIAN_DATA_DIR / name).is_file() for name in FILES):
-        pytest.skip("needs the official .gz files in /usr/share/datasets/fashion-mnist to serve (make data)")
-    httpd = Server(data_module.DEBIAN_DATA_DIR)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-
-
 def make(project, target: str, home: str, url: str) -> subprocess.CompletedProcess:
     """`make TARGET` in the project, as the user, with a home of its own and no Debian data package."""
     work, user = project
-    pinned = os.pathsep.join(dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib")))
+    pinned = os.pathsep.join(pinned_site_packages())
     environment = {
         "PATH": f"{work / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(work / home), "LANG": "C.UTF-8",
         "PYTHONPATH": pinned, "PIP_NO_INDEX": "1", "PIP_NO_CACHE_DIR": "1",

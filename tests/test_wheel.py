@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from fmd_utils import load_pretrained
 from fmd_utils.data import find_data_dir
 from fmd_utils.exercises.editions import SETUP, SETUP_TAG
 
-from .conftest import ROOT, clone_files, copy_clone, requires_data
+from .conftest import ROOT, clone_files, copy_clone, pinned_site_packages, requires_data
 
 pytestmark = pytest.mark.slow
 
@@ -63,8 +62,7 @@ def venv(tmp_path_factory) -> Path:
     subprocess.run([sys._base_executable, "-m", "venv", str(folder)], check=True, timeout=300)
     site = Path(subprocess.run([str(python_of(folder)), "-c", PURELIB], capture_output=True, text=True,
                                check=True).stdout.strip())
-    pinned = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
-    (site / "_pinned_environment.pth").write_text("\n".join(pinned) + "\n")
+    (site / "_pinned_environment.pth").write_text("\n".join(pinned_site_packages()) + "\n")
     return folder
 
 
