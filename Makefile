@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 NOTEBOOKS_MD    := $(wildcard notebooks/*.md)
 NOTEBOOKS_IPYNB := $(NOTEBOOKS_MD:.md=.ipynb)
 
-.PHONY: all setup data notebooks student lab book browser test-book test test-unit test-notebooks lint test-slow train train-fast train-quick evaluate evaluate-fast train-dit evaluate-dit samples clean help
+.PHONY: all setup data notebooks student lab book browser test-book test test-unit test-notebooks lint test-slow train train-fast train-quick evaluate evaluate-fast train-dit evaluate-dit train-gpu evaluate-gpu gpu-check samples clean help
 
 all: book samples ## set up, then the main job: build the book (book/_build/html/index.html) and a sample grid
 
@@ -126,6 +126,16 @@ train-dit: setup ## the second denoiser: a small DiT trained like the shipped UN
 
 evaluate-dit: setup ## measure the DiT beside the UNet: results/dit/metrics.md and its blocks in book/results.md
 	$(PY) -m fmd_utils.evaluate --denoiser dit --sweeps guidance --no-flow --out results/dit/metrics.json --readme book/results.md
+
+GPUS ?= 1
+train-gpu: setup ## on CUDA GPUs: the gpu profile (100 epochs, wider networks, mixed precision) on GPUS=N of them, into build/gpu
+	$(PY) -m torch.distributed.run --standalone --nproc_per_node=$(GPUS) -m fmd_utils.train all --profile gpu --device cuda --out build/gpu
+
+evaluate-gpu: setup ## measure the gpu profile's models on the GPU (make train-gpu first): results/gpu/metrics.md
+	$(PY) -m fmd_utils.evaluate --checkpoints build/gpu --device cuda --out results/gpu/metrics.json
+
+gpu-check: setup ## on a CUDA GPU: train, sample and evaluate there against the CPU, timed (results/gpu/check.md, book/appendix_package.md)
+	$(PY) -m fmd_utils.gpu_check --out results/gpu/check.json --readme book/appendix_package.md
 
 samples: setup ## write results/samples_grid.png from the shipped checkpoints
 	$(PY) -m fmd_utils.grids --out results

@@ -5,7 +5,8 @@ One idea per module, in layers that import only downwards (tests/test_layers.py 
 * **basics** — ``version``, ``checks`` (argument rules), ``classes`` (names and labels), ``device``, ``progress``,
   ``batching``, ``writable``, ``claims`` and ``uncertainty`` (numbers the prose states), ``download`` (the official
   files, checked), ``data`` (the data set), ``shipped`` (where the shipped models, reports and chapters are),
-  ``distributed`` (ranks under torchrun, and each one's part of a global batch).
+  ``distributed`` (ranks under torchrun, and each one's part of a global batch), ``precision`` (mixed precision for
+  training).
 * **networks and maths** — ``blocks`` + ``autoencoder`` (image ↔ 64-d latent), ``classifier`` + ``metrics`` (the
   judge), ``schedule`` (forward process), ``embeddings``, ``denoisers`` (the registry: ``unet``, ``dit``),
   ``normalizer``, ``samplers`` (the registry: ``ddim``, ``ddim-trailing``, ``ddpm``, ``dpm++2m``,
@@ -20,7 +21,8 @@ One idea per module, in layers that import only downwards (tests/test_layers.py 
 * **views** — ``views.figures``, ``views.players``, ``views.panel``, ``views.export``, ``views.source``,
   ``views.report``, ``views.classic`` (the seed project's four calls).
 * **command lines** — ``cli`` (what they share), ``train``, ``evaluate``, ``grids``, ``web``, ``fetch`` (the data
-  set, found or downloaded), ``chapters`` (the chapters as notebooks, for a pip user).
+  set, found or downloaded), ``chapters`` (the chapters as notebooks, for a pip user), ``gpu_check`` (the course
+  on a GPU against the CPU, timed).
 """
 
 from .classes import CLASS_NAMES, NUM_CLASSES, class_index, class_labels, class_name

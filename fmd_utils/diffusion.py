@@ -109,14 +109,15 @@ class LatentDiffusion(LatentModel):
         shard: tuple[int, int] = (0, 1),
     ) -> torch.Tensor:
         """Mean squared error of the prediction on a batch of raw latents ``z0`` with labels ``y``, at random t, ε
-        and label dropout, all drawn from ``generator`` (which must live on z0's device). Under DDP the batch is part
-        ``shard = (i, n)`` of a global batch: the randomness is drawn for the whole of it and part i kept, so the
-        ranks together draw what one process would (:mod:`fmd_utils.distributed`)."""
-        n = z0.shape[0] * shard[1]  # the global batch: this batch is part shard[0] of shard[1] (DDP)
-        t = torch.randint(0, self.num_steps, (n,), generator=generator, device=z0.device)  # t ~ U{0..T-1}
-        noise = torch.randn((n, *z0.shape[1:]), generator=generator, device=z0.device)  # ε ~ N(0, I)
-        drop = torch.rand(n, generator=generator, device=z0.device) < p_uncond  # y' = ∅ with prob. p_uncond
-        return self.loss_at(z0, y, *(part(v, shard) for v in (t, noise, drop)))
+        and label dropout, all drawn from ``generator`` on its own device and moved to z0's (a CPU generator gives
+        the same draws whether the model trains on the CPU or a GPU). Under DDP the batch is part ``shard = (i, n)``
+        of a global batch: the randomness is drawn for the whole of it and part i kept, so the ranks together draw
+        what one process would (:mod:`fmd_utils.distributed`)."""
+        n, at = z0.shape[0] * shard[1], generator.device  # the global batch: this is part shard[0] of shard[1]
+        t = torch.randint(0, self.num_steps, (n,), generator=generator, device=at)  # t ~ U{0..T-1}
+        noise = torch.randn((n, *z0.shape[1:]), generator=generator, device=at)  # ε ~ N(0, I)
+        drop = torch.rand(n, generator=generator, device=at) < p_uncond  # y' = ∅ with prob. p_uncond
+        return self.loss_at(z0, y, *(part(v, shard).to(z0.device) for v in (t, noise, drop)))
 
     def loss_at(
         self, z0: torch.Tensor, y: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,

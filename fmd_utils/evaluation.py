@@ -283,7 +283,8 @@ def flow_comparison(evaluator: Evaluator, diffusion: LatentDiffusionPipeline, fl
     return rows
 
 
-def machine() -> dict:
+def machine(device: str | torch.device = "cpu") -> dict:
+    """What measured: the CPU, its cores and threads, Python and torch; and the GPU when ``device`` is one."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -292,8 +293,11 @@ def machine() -> dict:
                 break
     except OSError:
         pass
+    device = torch.device(device)
+    gpu = {"gpu": torch.cuda.get_device_name(device), "cuda": torch.version.cuda} if device.type == "cuda" else {}
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": str(torch.__version__), "platform": platform.platform()}
+            "python": platform.python_version(), "torch": str(torch.__version__), "platform": platform.platform(),
+            **gpu}
 
 
 @dataclass
@@ -344,7 +348,7 @@ def evaluate(settings: EvaluationSettings | None = None, checkpoints: str | os.P
     headline["per_class_accuracy"] = {name: (cm[i, i] / cm[i].sum()).item() for i, name in enumerate(CLASS_NAMES)}
     headline["confusion_matrix"] = cm.tolist()
     report = EvaluationReport(
-        date=_dt.date.today().isoformat(), machine=machine(), fmd_utils=__version__, command=command,
+        date=_dt.date.today().isoformat(), machine=machine(pipe.device), fmd_utils=__version__, command=command,
         settings={**asdict(settings), "sampling": sampling.to_dict(), "T": pipe.diffusion.num_steps,
                   "denoiser": pipe.diffusion.denoiser.architecture},
         training={kind: _training_summary(model) for kind, model in

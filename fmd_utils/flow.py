@@ -116,13 +116,13 @@ class LatentFlow(LatentModel):
     def loss(self, z0: torch.Tensor, y: torch.Tensor, generator: torch.Generator, p_uncond: float = 0.0,
              shard: tuple[int, int] = (0, 1)) -> torch.Tensor:
         """Flow matching loss on raw latents ``z0`` with labels ``y``, at random t, ε and label dropout, all drawn
-        from ``generator`` (which must live on z0's device); ``shard``: as in
+        from ``generator`` on its own device and moved to z0's; ``shard``: as in
         :meth:`~fmd_utils.diffusion.LatentDiffusion.loss`."""
-        n = z0.shape[0] * shard[1]  # the global batch: this batch is part shard[0] of shard[1] (DDP)
-        t = torch.rand(n, generator=generator, device=z0.device)  # t ~ U(0, 1)
-        noise = torch.randn((n, *z0.shape[1:]), generator=generator, device=z0.device)  # ε ~ N(0, I)
-        drop = torch.rand(n, generator=generator, device=z0.device) < p_uncond  # y' = ∅ with prob. p_uncond
-        return self.loss_at(z0, y, *(part(v, shard) for v in (t, noise, drop)))
+        n, at = z0.shape[0] * shard[1], generator.device  # the global batch: this is part shard[0] of shard[1]
+        t = torch.rand(n, generator=generator, device=at)  # t ~ U(0, 1)
+        noise = torch.randn((n, *z0.shape[1:]), generator=generator, device=at)  # ε ~ N(0, I)
+        drop = torch.rand(n, generator=generator, device=at) < p_uncond  # y' = ∅ with prob. p_uncond
+        return self.loss_at(z0, y, *(part(v, shard).to(z0.device) for v in (t, noise, drop)))
 
     def loss_at(self, z0: torch.Tensor, y: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
                 drop: torch.Tensor | None = None) -> torch.Tensor:

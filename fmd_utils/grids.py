@@ -1,6 +1,7 @@
 """Write a labelled grid of generated samples (one row per class) from the shipped checkpoints.
 
     python -m fmd_utils.grids [--out results] [--per-class 10] [--seed 0] [--checkpoints DIR] [--denoiser NAME]
+                              [--device cpu|cuda|mps|auto]
                               [--sampler NAME] [--steps S] [--guidance W] [--guidance-interval LO,HI|all] [--eta E]
 """
 
@@ -15,6 +16,7 @@ from .checkpoint import default_checkpoint_dir
 from .checks import MAX_SEED
 from .cli import add_sampling_arguments, run, settings_from_args
 from .denoisers import architecture_names
+from .device import resolve_device
 from .pipeline import load_pretrained
 from .views.classic import generate_samples_grid
 from .writable import check_writable_dir
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"checkpoint folder (default: {default_checkpoint_dir()})")
     parser.add_argument("--denoiser", default=None, choices=architecture_names(),
                         help="sample the diffusion model with this denoiser (default: the shipped UNet)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto; the samples are the "
+                        "same on every device, to float rounding (the noise is drawn on the CPU)")
     add_sampling_arguments(parser)
     args = parser.parse_args(argv)
     if args.per_class < 1:
@@ -37,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seed must lie in 0 … {MAX_SEED}, got {args.seed}")
     try:
         check_writable_dir(args.out, "--out")
+        device = resolve_device(args.device)
     except ValueError as error:
         parser.error(str(error))
-    pipe = load_pretrained(args.checkpoints, denoiser=args.denoiser)  # missing or damaged: one line, exit 1
+    pipe = load_pretrained(args.checkpoints, device=device, denoiser=args.denoiser)  # missing/damaged: exit 1
     try:
         settings = settings_from_args(args, pipe.diffusion.sampling, pipe.diffusion.num_steps)
     except ValueError as error:

@@ -54,6 +54,7 @@ from .distributed import Rank, barrier, current, mean_over_ranks, part, per_rank
 from .flow import LatentFlow
 from .metrics import accuracy, psnr
 from .normalizer import LatentNormalizer
+from .precision import MixedPrecision, resolve_precision
 from .progress import progress
 from .schedule import NoiseSchedule
 from .version import __version__
@@ -126,6 +127,7 @@ def _metadata(profile: Profile, seed: int, device: torch.device, checksum: str, 
             "python": platform.python_version(),
         },
         "data_sha256": checksum,
+        "precision": resolve_precision(profile.precision, device),
         **extra,
     }
 
@@ -146,6 +148,7 @@ def fit(
     stop_after: int | None = None,
     ema: AveragedModel | None = None,
     depends_on: dict | None = None,
+    precision: MixedPrecision | None = None,
 ) -> dict:
     """Run ``epochs`` epochs of ``train_step`` over ``make_batches()`` with a one-cycle learning rate, validating
     and saving a resumable state after each epoch. Returns the history ``{"epochs": [...], "done": bool}``.
@@ -153,14 +156,19 @@ def fit(
     ``depends_on`` (profile, seed, the autoencoder's fingerprint, ...) is stored in the state; ``resume`` refuses a
     state whose record differs, since continuing it would silently mix two runs. Under torchrun the step runs
     through ``DistributedDataParallel`` (its gradients averaged over the ranks) and only rank 0 validates, logs and
-    saves; the others wait for its state to be on disk after every epoch."""
+    saves; the others wait for its state to be on disk after every epoch. ``precision`` (default float32) runs the
+    step's forward pass under autocast (:mod:`fmd_utils.precision`); a mixed-precision run records it, and resumes
+    only as one."""
     rank = current()
+    precision = precision or MixedPrecision("fp32", next(model.parameters()).device)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=epochs * steps_per_epoch,
         pct_start=ONE_CYCLE_WARMUP,
     )
-    depends_on = {"stage": name, "planned_epochs": epochs, **(depends_on or {})}
-    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, **({"ema": ema} if ema else {})}
+    depends_on = {"stage": name, "planned_epochs": epochs, **(depends_on or {}),
+                  **({"precision": precision.precision} if precision.enabled else {})}
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, **({"ema": ema} if ema else {}),
+             **({"scaler": precision} if precision.scaler.is_enabled() else {})}
     history: dict = {"epochs": [], "done": False, "train_seconds": 0.0, "planned_epochs": epochs}
     say = tqdm.write if rank.main else (lambda _: None)
     if resume and state_path.is_file():
@@ -175,7 +183,7 @@ def fit(
             say(f"[{name}] stopping after {stop_after} epoch(s) as asked; continue with --resume")
             return history
         seconds, train_loss = train_epoch(f"{name} {epoch}/{epochs}", model, optimizer, scheduler, step,
-                                          make_batches(), steps_per_epoch, ema, show=rank.main)
+                                          make_batches(), steps_per_epoch, ema, show=rank.main, precision=precision)
         history["train_seconds"] += seconds
         model.eval()
         record = {"epoch": epoch, "train_loss": mean_over_ranks(train_loss, rank), **(validate() if rank.main else {})}
@@ -222,24 +230,39 @@ def sync_batchnorm(model: nn.Module, rank: Rank) -> nn.Module:
 
 def train_epoch(desc: str, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, train_step,
                 batches_: DataLoader, steps: int, ema: AveragedModel | None = None,
-                show: bool = True) -> tuple[float, float]:
-    """One pass over ``batches_``: loss, backward, optimizer and learning-rate step, EMA update.
-    Returns (seconds, mean training loss)."""
+                show: bool = True, precision: MixedPrecision | None = None) -> tuple[float, float]:
+    """One pass over ``batches_``: loss (its forward pass under ``precision``'s autocast), backward, optimizer and
+    learning-rate step, EMA update. Returns (seconds, mean training loss)."""
+    precision = precision or MixedPrecision("fp32", next(model.parameters()).device)
     model.train()
     start, total, count = time.perf_counter(), 0.0, 0
     bar = progress(batches_, show, total=steps, desc=desc, leave=False)
+    # the losses are read (.item(), which waits for a GPU to finish its queue) only every `shown` steps
+    shown, pending = max(1, steps // 50), []
     for batch in bar:
-        loss = train_step(batch)
+        with precision.autocast():
+            loss = train_step(batch)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        precision.step(loss, optimizer)  # loss.backward(); optimizer.step() (scaled for float16)
         scheduler.step()
         if ema is not None:
             ema.update_parameters(model)
-        total, count = total + loss.item(), count + 1
-        bar.set_postfix(loss=f"{total / count:.4f}")
+        pending.append(loss.detach())
+        if len(pending) == shown:
+            total, count = _add_losses(total, count, pending)
+            bar.set_postfix(loss=f"{total / count:.4f}")
+    total, count = _add_losses(total, count, pending)
     bar.close()
     return time.perf_counter() - start, total / count
+
+
+def _add_losses(total: float, count: int, losses: list[torch.Tensor]) -> tuple[float, int]:
+    """``total`` plus each loss in turn, as Python floats (float64, in the order of the steps); the list emptied."""
+    for loss in losses:
+        total += loss.item()
+    count += len(losses)
+    losses.clear()
+    return total, count
 
 
 def save_training_state(path: Path, depends_on: dict, parts: dict, generators: dict[str, torch.Generator],
@@ -324,6 +347,7 @@ def train_autoencoder(
         "autoencoder", model, optimizer, cfg.epochs, len(x_train) // cfg.batch_size, step,
         lambda: batches((x_train,), cfg.batch_size, shuffle, rank.shard), validate, out / "autoencoder.state.pt",
         {"shuffle": shuffle}, resume, stop_after, depends_on={"profile": profile.name, "seed": seed},
+        precision=MixedPrecision(profile.precision, device),
     )
     if not history["done"]:
         return None
@@ -367,7 +391,7 @@ def train_classifier(
         lambda: batches((x_train, y_train), cfg.batch_size, shuffle, rank.shard), validate,
         out / "classifier.state.pt",
         {"shuffle": shuffle, "augment": augment}, resume, stop_after,
-        depends_on={"profile": profile.name, "seed": seed},
+        depends_on={"profile": profile.name, "seed": seed}, precision=MixedPrecision(profile.precision, device),
     )
     if not history["done"]:
         return None
@@ -441,7 +465,9 @@ def _train_on_latents(
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay))
     optimizer = _optimizer(model, cfg.lr, cfg.weight_decay)
     shuffle = torch.Generator().manual_seed(seed + SEEDS.shuffle)
-    noise = torch.Generator(device=device).manual_seed(noise_seed)
+    # on the CPU, whatever the device: the same draws (t, ε, dropped labels) on every device, and a resumable state
+    # that any device can continue
+    noise = torch.Generator().manual_seed(noise_seed)
 
     def step(batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         z, y = batch
@@ -450,7 +476,7 @@ def _train_on_latents(
     @torch.no_grad()
     def validate() -> dict[str, float]:
         z, y = z_val.to(device), y_val.to(device)
-        return {key: m.loss(z, y, torch.Generator(device=device).manual_seed(SEEDS.validation)).item()
+        return {key: m.loss(z, y, torch.Generator().manual_seed(SEEDS.validation)).item()
                 for key, m in (("val_loss", ema.module), ("val_loss_raw", model))}
 
     history = fit(
@@ -460,6 +486,7 @@ def _train_on_latents(
         {"shuffle": shuffle, "noise": noise}, resume, stop_after, ema=ema,
         depends_on={"profile": profile.name, "seed": seed, "autoencoder_sha256": autoencoder_sha256,
                     "denoiser": cfg.denoiser},
+        precision=MixedPrecision(profile.precision, device),
     )
     if not history["done"]:
         return None

@@ -17,14 +17,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fmd_utils"
 
 LAYERS: list[tuple[str, set[str]]] = [
     ("basics", {"version", "checks", "classes", "device", "progress", "batching", "writable", "claims",
-                "uncertainty", "download", "data", "shipped", "distributed"}),
+                "uncertainty", "download", "data", "shipped", "distributed",
+                "precision"}),
     ("networks and maths", {"blocks", "autoencoder", "classifier", "metrics", "schedule", "embeddings", "normalizer",
                             "sde", "gaussian", "denoisers", "samplers"}),
     ("models", {"settings", "diffusion", "flow"}),
     ("storage", {"config", "checkpoint"}),
     ("library", {"pipeline", "trajectory", "training", "evaluation", "solver_error", "exercises"}),
     ("views", {"views"}),
-    ("command lines", {"cli", "train", "evaluate", "grids", "web", "fetch", "chapters"}),
+    ("command lines", {"cli", "train", "evaluate", "grids", "web", "fetch", "chapters", "gpu_check"}),
     ("package", {""}),
 ]
 

@@ -91,3 +91,10 @@ def test_the_blocks_show_the_measuring_command_without_the_documents_it_refreshe
                              "--seeds 3") == "python -m fmd_utils.evaluate --out m.json --seeds 3"
     report = json.loads(REPORTS["full"].read_text())
     assert "--readme" in report["command"] and "--readme" not in render_headline(report)
+
+
+def test_a_report_measured_on_a_gpu_names_it_beside_the_cpu():
+    report = json.loads(REPORTS["full"].read_text())
+    assert "gpu" not in report["machine"] and " with AMD" not in render_headline(report)
+    report["machine"].update(gpu="NVIDIA H100 80GB HBM3", cuda="13.0")
+    assert f"on NVIDIA H100 80GB HBM3 (CUDA 13.0) with {report['machine']['cpu']} (" in render_headline(report)

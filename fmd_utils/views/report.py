@@ -193,7 +193,8 @@ def render_headline(r: dict) -> str:
         {"set": "generated samples", **g},
     ]
     lines = [
-        f"Measured {r['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, {m['torch_threads']} threads) "
+        f"Measured {r['date']} on " + (f"{m['gpu']} (CUDA {m['cuda']}) with " if m.get("gpu") else "")
+        + f"{m['cpu']} ({m['cores']} cores, torch {m['torch']}, {m['torch_threads']} threads) "
         f"with `{measuring_command(r['command'])}`; models of the `{tr['autoencoder']['profile']}` profile{model}; "
         f"N = {g['samples']} "
         f"generated samples ({label}, guidance {g['guidance']:g} on "
