@@ -128,10 +128,14 @@ evaluate-dit: setup ## measure the DiT beside the UNet: results/dit/metrics.md a
 	$(PY) -m fmd_utils.evaluate --denoiser dit --sweeps guidance --no-flow --out results/dit/metrics.json --readme book/results.md
 
 GPUS ?= 1
-train-gpu: setup ## on CUDA GPUs: the gpu profile (100 epochs, wider networks, mixed precision) on GPUS=N of them, into build/gpu
-	$(PY) -m torch.distributed.run --standalone --nproc_per_node=$(GPUS) -m fmd_utils.train all --profile gpu --device cuda --out build/gpu
+TORCHRUN = $(PY) -m torch.distributed.run --standalone --nproc_per_node=$(GPUS)
+train-gpu: setup ## on CUDA GPUs: the gpu profile (autoencoder and latent models, 100 epochs, wider, mixed precision) on GPUS=N of them, into build/gpu
+	$(TORCHRUN) -m fmd_utils.train autoencoder --profile gpu --device cuda --out build/gpu
+	$(TORCHRUN) -m fmd_utils.train diffusion --profile gpu --device cuda --out build/gpu
+	$(TORCHRUN) -m fmd_utils.train flow --profile gpu --device cuda --out build/gpu
+	cp checkpoints/classifier.pt build/gpu/classifier.pt
 
-evaluate-gpu: setup ## measure the gpu profile's models on the GPU (make train-gpu first): results/gpu/metrics.md
+evaluate-gpu: setup ## measure the gpu profile's models on the GPU, with the shipped judge (make train-gpu first): results/gpu/metrics.md
 	$(PY) -m fmd_utils.evaluate --checkpoints build/gpu --device cuda --out results/gpu/metrics.json
 
 gpu-check: setup ## on a CUDA GPU: train, sample and evaluate there against the CPU, timed (results/gpu/check.md, book/appendix_package.md)

@@ -163,8 +163,9 @@ PROFILES: dict[str, Profile] = {
     # for the autoencoder and both latent models, each network about twice as wide as the shipped one (the
     # denoisers 1.0 M parameters against 0.26 M), batches that 1, 2, 4 or 8 GPUs share equally, and mixed precision
     # (bfloat16 where the GPU has it, else float16 with gradient scaling). The learning rates are the full profile's,
-    # tuned on 2 CPU cores at these batch sizes or smaller; nothing here was tuned on a GPU. The judge keeps the full
-    # profile's recipe (in the profile's precision): it is the measuring instrument, so its numbers stay comparable.
+    # tuned on 2 CPU cores at these batch sizes or smaller; nothing here was tuned on a GPU. make train-gpu
+    # copies the shipped judge instead of training one, so the measuring instrument stays the same; trained with this
+    # profile, the judge gets the full profile's recipe (in mixed precision).
     "gpu": Profile(
         "gpu",
         AutoencoderTraining(model=AutoencoderConfig(channels=(96, 192), blocks=2), epochs=100, batch_size=128),

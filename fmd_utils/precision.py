@@ -5,9 +5,9 @@ Under ``torch.autocast`` the matrix products and convolutions run in a 16-bit ty
 tensor cores, several times the float32 rate), while the parameters, the optimiser's state, the EMA, and the losses
 (autocast keeps ``mse_loss`` and ``cross_entropy`` in float32) stay in float32. Where it is applied, and where not:
 
-* **training's forward and backward pass** only. Validation, sampling and every measurement run in float32: the
-  Fréchet distance takes square roots of covariance matrices and a sampler adds up hundreds of small steps, where
-  16-bit rounding would show in the numbers the book reports.
+* **training's forward pass** only (its backward pass follows in the same types). Validation, sampling and every
+  measurement run in float32: the Fréchet distance takes square roots of covariance matrices and a sampler adds up
+  hundreds of small steps, where 16-bit rounding would show in the numbers the book reports.
 * **bfloat16** has float32's exponent range, so gradients cannot underflow: no scaling needed (GPUs from NVIDIA's
   Ampere generation on, and CPUs).
 * **float16** has 5 exponent bits: small gradients underflow to zero unless the loss is multiplied by a scale

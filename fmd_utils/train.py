@@ -13,7 +13,7 @@ uses ``cuda:<LOCAL_RANK>``, on CPU one thread each unless ``OMP_NUM_THREADS`` sa
 trains the diffusion and flow stages with another registered denoiser, written beside the UNet's as
 ``DIR/diffusion-dit.pt``. ``DIR`` defaults to the shipped ``checkpoints/``
 for the full profile and to ``build/<profile>`` otherwise. ``--profile gpu`` is sized for GPUs and trains in mixed
-precision (``--precision`` overrides any profile's; :mod:`fmd_utils.precision`).
+precision on CUDA (``--precision`` overrides any profile's; :mod:`fmd_utils.precision`).
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "flow, classifier in that order)")
     parser.add_argument("--profile", default="full", choices=sorted(PROFILES),
                         help="'full' = the shipped models; 'fast' = smaller, in minutes (the notebooks' RETRAIN); "
-                        "'quick' = tiny models on 2048 images, for tests; 'gpu' = wider models for 100 epochs, "
-                        "in mixed precision, for one or more GPUs")
+                        "'quick' = tiny models on 2048 images, for tests; 'gpu' = a wider autoencoder and "
+                        "denoisers for 100 epochs, in mixed precision, for one or more GPUs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--denoiser", default="unet", choices=architecture_names(),
                         help="the diffusion and flow models' network (default: unet, the shipped one)")
@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="stop after N epochs of this run, keeping the state for --resume")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="the training step's arithmetic (default: the profile's; fp32 except --profile gpu, "
-                             "auto): bf16 or fp16 mixed precision, auto = bf16 on a GPU with it, fp16 on an older "
-                             "GPU, fp32 on CPU")
+                             "auto): bf16 or fp16 mixed precision, auto = bf16 on a CUDA GPU with it, fp16 on an "
+                             "older one, fp32 elsewhere")
     return parser
 
 

@@ -59,7 +59,7 @@ def test_the_comparisons_pass_for_two_runs_of_one_device(checked, tmp_path):
     pixels = next(row for row in compared if "pixel" in row["what"])
     assert float(pixels["value"]) == 0.0  # the same device and seed: the same images
     estimate = check.rows[-1]
-    assert estimate["what"].startswith("all 4 stages") and float(estimate["value"].split()[0]) > 0
+    assert estimate["what"].startswith("the 3 stages") and float(estimate["value"].split()[0]) > 0
 
 
 def test_without_cuda_the_command_ends_in_one_line():
