@@ -211,12 +211,12 @@ class _Step(nn.Module):
 
 def _distributed_step(model: nn.Module, train_step, rank: Rank) -> DistributedDataParallel:
     """``train_step`` under DDP: the backward pass averages the gradients over the ranks. Buffers are broadcast from
-    rank 0 before each step only where they change in training (BatchNorm's running statistics); the latent models'
-    buffers (schedule, normaliser) are constants."""
+    rank 0 when DDP starts, and before each step only where they change in training (BatchNorm's running statistics);
+    the latent models' buffers (schedule, normaliser) are constants."""
     device = next(model.parameters()).device
     batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     return DistributedDataParallel(_Step(model, train_step), device_ids=[device] if device.type == "cuda" else None,
-                                   broadcast_buffers=batchnorm)
+                                   forward_sync_buffers=batchnorm)
 
 
 def sync_batchnorm(model: nn.Module, rank: Rank) -> nn.Module:

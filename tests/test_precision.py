@@ -60,13 +60,17 @@ def test_float32_is_the_plain_step_and_bfloat16_computes_in_16_bits():
 @requires_data
 @pytest.mark.slow
 def test_a_mixed_precision_run_is_recorded_and_resumes_only_as_one(tmp_path):
+    import shutil
+
+    from fmd_utils.checkpoint import default_checkpoint_dir
     from fmd_utils.train import main
 
-    base = ["autoencoder", "--profile", "quick", "--out", str(tmp_path), "--epochs", "2"]
+    shutil.copy2(default_checkpoint_dir() / "autoencoder.pt", tmp_path)  # the diffusion stage encodes with it
+    base = ["diffusion", "--profile", "quick", "--out", str(tmp_path), "--epochs", "2"]
     assert main([*base, "--precision", "bf16", "--stop-after", "1"]) == 0
     with pytest.raises(CheckpointError, match=r"precision: 'bf16' there, None now"):
         main([*base, "--resume"])  # float32 would silently continue a bfloat16 run
     assert main([*base, "--precision", "bf16", "--resume"]) == 0
-    meta = load_checkpoint(tmp_path / "autoencoder.pt", "autoencoder")["metadata"]
+    meta = load_checkpoint(tmp_path / "diffusion.pt", "diffusion")["metadata"]
     assert meta["precision"] == "bf16" and meta["profile_config"]["precision"] == "bf16"
     assert [e["epoch"] for e in meta["history"]["epochs"]] == [1, 2]
