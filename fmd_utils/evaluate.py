@@ -27,7 +27,7 @@ from .config import EvaluationSettings
 from .denoisers import architecture_names
 from .device import resolve_device
 from .evaluation import evaluate
-from .views.report import headline_block_name, readme_block, render_markdown, sync_readme
+from .views.report import check_block, headline_block_name, render_markdown, sync_readme
 from .writable import check_output_file
 
 
@@ -78,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.readme:  # the blocks must exist before minutes of measurements, not after
             profile = load_model("autoencoder", folder / "autoencoder.pt").metadata.get("profile")
         for readme in args.readme:
-            if not readme.is_file():
-                raise FileNotFoundError(f"--readme {readme}: no such file")  # a missing input: exit 1
-            readme_block(readme.read_text(), headline_block_name(profile, diffusion.denoiser.architecture))
+            check_block(readme, headline_block_name(profile, diffusion.denoiser.architecture))
         settings = replace(settings, sampling=settings_from_args(args, diffusion.sampling, diffusion.num_steps))
     except ValueError as error:
         parser.error(str(error))

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import default_checkpoint_dir, load_model
+from .checkpoint import load_model
 from .cli import run
 from .config import EvaluationSettings, get_profile
 from .device import resolve_device
@@ -54,7 +54,7 @@ from .pipeline import load_classifier, load_pretrained
 from .precision import PRECISIONS, resolve_precision
 from .training import STAGES, TRAINERS
 from .version import __version__
-from .views.report import readme_block
+from .views.report import check_block, replace_block
 from .writable import check_output_file, check_writable_dir
 
 BLOCK = "gpu-check"
@@ -189,7 +189,7 @@ def check_sampling(check: Check, device: torch.device, compare: bool) -> None:
     if not compare:
         return
     reference = load_pretrained(device="cpu").generate(labels, 0)
-    judge = load_classifier(default_checkpoint_dir() / "classifier.pt")
+    judge = load_classifier()  # the shipped judge
     with torch.no_grad():
         same = (judge(images).argmax(1) == judge(reference).argmax(1)).float().mean().item()
     gap = (images - reference).abs().max().item()
@@ -282,9 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         check_output_file(args.out, "--out", (".json",))
         check_writable_dir(args.work, "--work")
         for readme in args.readme:
-            if not readme.is_file():
-                raise FileNotFoundError(f"--readme {readme}: no such file")
-            readme_block(readme.read_text(), BLOCK)
+            check_block(readme, BLOCK)
     except ValueError as error:
         parser.error(str(error))
     compare = device.type != "cpu"
@@ -307,9 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps({"environment": env, "rows": check.rows, "minutes": minutes}, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown + "\n")
     for readme in args.readme:
-        text = readme.read_text()
-        start, stop = readme_block(text, BLOCK)
-        readme.write_text(text[:start] + markdown + text[stop:])
+        readme.write_text(replace_block(readme.read_text(), BLOCK, markdown))
     passed = sum(row["passed"] is True for row in check.rows)
     if check.failed:
         print(f"gpu check: {len(check.failed)} of {passed + len(check.failed)} checks failed "

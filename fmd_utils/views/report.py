@@ -285,6 +285,21 @@ def readme_block(text: str, name: str) -> tuple[int, int]:
     return start + len(begin), stop
 
 
+def replace_block(text: str, name: str, block: str) -> str:
+    """``text`` with its generated block ``name`` (:func:`readme_block`) replaced by ``block``."""
+    start, stop = readme_block(text, name)
+    return text[:start] + block + text[stop:]
+
+
+def check_block(readme: str | os.PathLike, name: str) -> None:
+    """Before minutes of measurements, not after: ``--readme FILE`` exists (FileNotFoundError: a missing input) and
+    has the block ``name`` (ValueError, naming the marker lines to add)."""
+    path = Path(readme)
+    if not path.is_file():
+        raise FileNotFoundError(f"--readme {path}: no such file")
+    readme_block(path.read_text(), name)
+
+
 def headline_block_name(profile: str, denoiser: str = "unet") -> str:
     """The README block of a report's headline: the profile's name, with ``-<architecture>`` for a denoiser other
     than the UNet (``full``, ``fast``, ``full-dit``)."""
@@ -315,8 +330,7 @@ def sync_readme(readme: str | os.PathLike, r: dict) -> bool:
     for name, block in blocks.items():
         if name != required and f"<!-- results:{name} -->" not in new:
             continue
-        start, stop = readme_block(new, name)
-        new = new[:start] + block + new[stop:]
+        new = replace_block(new, name, block)
     if new != text:
         path.write_text(new)
     return new != text
